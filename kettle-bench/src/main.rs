@@ -1,0 +1,2 @@
+//! kettle-bench: Kettle and tokio side by side.
+fn main() {}

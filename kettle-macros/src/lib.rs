@@ -1,0 +1,1 @@
+//! Attribute macros for Kettle: `#[kettle::main]` and `#[kettle::test]`.

@@ -1,0 +1,225 @@
+//! The one error type of Kettle's runtime layer.
+//!
+//! asyncio raises a handful of exception classes (`CancelledError`, `TimeoutError`,
+//! `InvalidStateError`, whatever a task raised); Kettle folds them into one [`Error`] with an
+//! [`ErrorKind`], the way `std::io::Error` does, so that `?` works across every awaitable and
+//! callers branch on `err.kind()` or the `is_*` helpers.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A specialised `Result` for Kettle's awaitables.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in asyncio's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The task or future was cancelled (asyncio's `CancelledError`).
+    Cancelled,
+    /// A deadline passed before the awaited operation finished (asyncio's `TimeoutError`).
+    Timeout,
+    /// The operation does not fit the object's state, e.g. `result()` on a future that is not
+    /// done, or `set_result` on one that is (asyncio's `InvalidStateError`).
+    InvalidState,
+    /// The code inside a task, callback or executor job panicked; the message is kept.
+    Panicked,
+    /// The event loop is closed, or was dropped while the operation was pending.
+    LoopClosed,
+    /// An error set by user code through [`Future::set_error`](crate::Future::set_error).
+    Other,
+}
+
+impl ErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::InvalidState => "invalid state",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::LoopClosed => "event loop closed",
+            ErrorKind::Other => "error",
+        }
+    }
+}
+
+/// The error produced by Kettle's tasks, futures and combinators.
+///
+/// It is cheap to clone (the optional source sits behind an `Arc`), because an asyncio future can
+/// hand the same exception to every awaiter.
+///
+/// ```
+/// let err = kettle::Error::timeout();
+/// assert!(err.is_timeout());
+/// assert_eq!(err.to_string(), "timed out");
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    /// Human detail beyond the kind: the panic message, what state was wrong, ...
+    message: Option<Arc<str>>,
+    /// The user's error for [`ErrorKind::Other`].
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    /// An error of `kind` with no further detail.
+    pub fn new(kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            message: None,
+            source: None,
+        }
+    }
+
+    /// An error of `kind` with a message saying what happened.
+    pub fn with_message(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: Some(Arc::from(message.into())),
+            source: None,
+        }
+    }
+
+    /// Wraps a user error, as `Future::set_error` does with its argument.
+    pub fn other(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error {
+            kind: ErrorKind::Other,
+            message: None,
+            source: Some(Arc::from(source.into())),
+        }
+    }
+
+    /// The `Cancelled` error.
+    pub fn cancelled() -> Error {
+        Error::new(ErrorKind::Cancelled)
+    }
+
+    /// The `Timeout` error.
+    pub fn timeout() -> Error {
+        Error::new(ErrorKind::Timeout)
+    }
+
+    /// An `InvalidState` error saying what was expected.
+    pub fn invalid_state(message: impl Into<String>) -> Error {
+        Error::with_message(ErrorKind::InvalidState, message)
+    }
+
+    /// Turns a caught panic payload into a `Panicked` error carrying its message.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Error {
+        Error::with_message(ErrorKind::Panicked, panic_message(&*payload))
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The detail message, if any (for a panic, the panic message).
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// True for [`ErrorKind::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// True for [`ErrorKind::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// True for [`ErrorKind::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        self.kind == ErrorKind::Panicked
+    }
+
+    /// The user's error inside an [`ErrorKind::Other`], to downcast with `downcast_ref`.
+    pub fn get_ref(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+/// Extracts the text of a panic payload (`&str` or `String`, as `panic!` makes them).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(m) = &self.message {
+            d.field("message", m);
+        }
+        if let Some(s) = &self.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.message, &self.source) {
+            (Some(m), _) => write!(f, "{}: {}", self.kind.as_str(), m),
+            (None, Some(s)) => fmt::Display::fmt(s, f),
+            (None, None) => f.write_str(self.kind.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.source {
+            Some(s) => Some(&**s as &(dyn std::error::Error + 'static)),
+            None => None,
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        let kind = match e.kind {
+            ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+            ErrorKind::Cancelled => std::io::ErrorKind::Interrupted,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_includes_message() {
+        let e = Error::with_message(ErrorKind::Panicked, "boom");
+        assert_eq!(e.to_string(), "panicked: boom");
+        assert!(e.is_panic());
+    }
+
+    #[test]
+    fn other_wraps_source() {
+        let e = Error::other("bad thing");
+        assert_eq!(e.kind(), ErrorKind::Other);
+        assert_eq!(e.to_string(), "bad thing");
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn panic_payloads() {
+        let p: Box<dyn std::any::Any + Send> = Box::new("static");
+        assert_eq!(Error::from_panic(p).message(), Some("static"));
+        let p: Box<dyn std::any::Any + Send> = Box::new(String::from("owned"));
+        assert_eq!(Error::from_panic(p).message(), Some("owned"));
+    }
+}
