@@ -56,28 +56,33 @@ impl ErrorKind {
 #[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
+    /// Detail beyond the kind, boxed so that the common detail-free errors (a cancelled task, a
+    /// timeout) stay two words wide and allocate nothing.
+    detail: Option<Arc<Detail>>,
+}
+
+/// The rarely present parts of an [`Error`].
+struct Detail {
     /// Human detail beyond the kind: the panic message, what state was wrong, ...
-    message: Option<Arc<str>>,
+    message: Option<String>,
     /// The user's error for [`ErrorKind::Other`].
-    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
     /// An error of `kind` with no further detail.
     pub fn new(kind: ErrorKind) -> Error {
-        Error {
-            kind,
-            message: None,
-            source: None,
-        }
+        Error { kind, detail: None }
     }
 
     /// An error of `kind` with a message saying what happened.
     pub fn with_message(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             kind,
-            message: Some(Arc::from(message.into())),
-            source: None,
+            detail: Some(Arc::new(Detail {
+                message: Some(message.into()),
+                source: None,
+            })),
         }
     }
 
@@ -85,8 +90,10 @@ impl Error {
     pub fn other(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
         Error {
             kind: ErrorKind::Other,
-            message: None,
-            source: Some(Arc::from(source.into())),
+            detail: Some(Arc::new(Detail {
+                message: None,
+                source: Some(source.into()),
+            })),
         }
     }
 
@@ -117,7 +124,7 @@ impl Error {
 
     /// The detail message, if any (for a panic, the panic message).
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.detail.as_ref()?.message.as_deref()
     }
 
     /// True for [`ErrorKind::Cancelled`].
@@ -137,7 +144,7 @@ impl Error {
 
     /// The user's error inside an [`ErrorKind::Other`], to downcast with `downcast_ref`.
     pub fn get_ref(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.source.as_deref()
+        self.detail.as_ref()?.source.as_deref()
     }
 }
 
@@ -156,11 +163,11 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind);
-        if let Some(m) = &self.message {
-            d.field("message", m);
+        if let Some(m) = self.message() {
+            d.field("message", &m);
         }
-        if let Some(s) = &self.source {
-            d.field("source", s);
+        if let Some(s) = self.get_ref() {
+            d.field("source", &s);
         }
         d.finish()
     }
@@ -168,7 +175,7 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.message, &self.source) {
+        match (self.message(), self.get_ref()) {
             (Some(m), _) => write!(f, "{}: {}", self.kind.as_str(), m),
             (None, Some(s)) => fmt::Display::fmt(s, f),
             (None, None) => f.write_str(self.kind.as_str()),
@@ -178,8 +185,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.source {
-            Some(s) => Some(&**s as &(dyn std::error::Error + 'static)),
+        match self.get_ref() {
+            Some(s) => Some(s as &(dyn std::error::Error + 'static)),
             None => None,
         }
     }
@@ -213,6 +220,11 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Other);
         assert_eq!(e.to_string(), "bad thing");
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn detail_free_errors_are_small() {
+        assert!(std::mem::size_of::<Error>() <= 16);
     }
 
     #[test]

@@ -1,0 +1,18 @@
+//! Thin, safe wrappers over the Linux syscalls the loop needs: epoll and eventfd.
+//!
+//! Everything `unsafe` about talking to the kernel lives in this module; the rest of the crate
+//! sees owned file descriptors and `io::Result`s.
+
+pub(crate) mod epoll;
+pub(crate) mod eventfd;
+
+use std::io;
+
+/// Turns a `-1` return into the thread's `errno` as an `io::Error`.
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
