@@ -29,19 +29,32 @@
 
 #![warn(missing_docs)]
 
+mod combine;
 pub mod error;
 mod executor;
+mod future;
 mod runtime;
 pub mod sync;
 mod sys;
 mod task;
 mod time;
 
+pub use combine::{
+    as_completed, gather, gather_results, shield, wait, AsCompleted, Gather, GatherResults,
+    ReturnWhen, Wait,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use executor::{default_pool, run_in_executor, Blocking, ThreadPool};
+pub use future::Future;
 pub use runtime::{
     get_running_loop, run, try_get_running_loop, Builder, EventLoop, Handle, LoopHandle,
     TimerHandle, DEFAULT_SLOW_CALLBACK_DURATION,
 };
 pub use task::{all_tasks, create_task, current_task, spawn, yield_now, Task, TaskRef, YieldNow};
 pub use time::{sleep, sleep_until, timeout, timeout_at, wait_for, Scoped, Sleep, Timeout};
+
+/// Support for the exported macros; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::combine::maybe_done::MaybeDone;
+}

@@ -230,16 +230,6 @@ impl<T: 'static> Task<T> {
         let raw: Rc<dyn Output<T>> = self.raw.clone();
         TaskRef { raw }
     }
-
-    /// Polls for completion without taking the output (used by `wait`).
-    #[allow(dead_code)]
-    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.done() {
-            return Poll::Ready(());
-        }
-        self.header().set_join_waker(cx.waker());
-        Poll::Pending
-    }
 }
 
 impl<T: 'static> Future for Task<T> {
