@@ -38,6 +38,9 @@ const EVENTFD_TOKEN: u64 = u64::MAX;
 /// would dominate task switches, and waiting longer would starve sockets.
 const IO_POLL_INTERVAL: u32 = 61;
 const NO_TASK: u32 = u32::MAX;
+/// Idle queues and slabs larger than this are shrunk, so a burst of a million tasks does not
+/// pin its peak memory for the rest of the loop's life.
+const SHRINK_ABOVE: usize = 4096;
 
 /// One entry of the ready FIFO.
 pub(crate) enum Ready {
@@ -131,6 +134,16 @@ impl TaskSlab {
 
     fn get(&self, slot: u32) -> Option<&Rc<dyn Runnable>> {
         self.slots.get(slot as usize)?.task.as_ref()
+    }
+
+    /// Gives memory back after a burst: with no live task every slot is vacant, so the slab
+    /// can start over. Old wakers may then name a reused slot with a matching generation,
+    /// which costs at most one spurious poll.
+    fn shrink_if_empty(&mut self) {
+        if self.live == 0 && self.slots.capacity() > SHRINK_ABOVE {
+            self.slots = Vec::new();
+            self.free_head = None;
+        }
     }
 
     fn drain(&mut self) -> Vec<Rc<dyn Runnable>> {
@@ -488,6 +501,8 @@ impl Core {
             }
             Some(Duration::ZERO)
         } else {
+            // About to sleep: a good moment to return a past burst's memory.
+            self.shrink_idle();
             let next = self.timers.borrow_mut().next_deadline();
             next.map(|d| Duration::from_nanos(d.saturating_sub(clock::now_ns())))
         };
@@ -504,6 +519,16 @@ impl Core {
             }
         }
         self.events.replace(events);
+    }
+
+    fn shrink_idle(&self) {
+        let mut ready = self.ready.borrow_mut();
+        if ready.capacity() > SHRINK_ABOVE {
+            ready.shrink_to(SHRINK_ABOVE / 4);
+        }
+        drop(ready);
+        self.tasks.borrow_mut().shrink_if_empty();
+        self.timers.borrow_mut().shrink_if_empty(SHRINK_ABOVE);
     }
 
     /// Moves cross-thread wakes and callbacks into the ready queue.

@@ -60,6 +60,9 @@ pub(crate) struct TimerHeap<A> {
     /// Live (armed, not cancelled) timers.
     live: usize,
     next_seq: u64,
+    /// First generation of newly created slots (raised when storage is dropped, so keys
+    /// from before never match).
+    generation_base: u32,
 }
 
 impl<A> TimerHeap<A> {
@@ -71,6 +74,7 @@ impl<A> TimerHeap<A> {
             free_head: NO_SLOT,
             live: 0,
             next_seq: 0,
+            generation_base: 0,
         }
     }
 
@@ -90,7 +94,7 @@ impl<A> TimerHeap<A> {
         } else {
             let slot = u32::try_from(self.slots.len()).expect("more than 2^32 timers");
             self.slots.push(Slot {
-                generation: 0,
+                generation: self.generation_base,
                 action: Some(action),
                 next_free: NO_SLOT,
             });
@@ -175,6 +179,19 @@ impl<A> TimerHeap<A> {
         }
         self.heap.pop();
         self.release(top.key)
+    }
+
+    /// With no timer armed, drops slots and heap storage above `limit` entries.
+    pub(crate) fn shrink_if_empty(&mut self, limit: usize) {
+        if self.live == 0 && (self.slots.capacity() > limit || self.heap.capacity() > limit) {
+            // Keep generations monotonic per slot index by bumping past every old one: stale
+            // keys then can never match a new timer.
+            self.heap = BinaryHeap::new();
+            let base = self.slots.iter().map(|s| s.generation).max().unwrap_or(0);
+            self.slots = Vec::new();
+            self.free_head = NO_SLOT;
+            self.generation_base = base.wrapping_add(1);
+        }
     }
 
     /// Removes every timer, returning their actions (used when the loop closes).
