@@ -15,14 +15,15 @@
 //!   --runtime R            kettle, tokio or both (default both)
 //! ```
 //!
-//! For example `cargo run --release -p kettle-bench -- spawn 1000000 --runs 5` prints
+//! For example `cargo run --release -p kettle-bench -- spawn 1000000 --runs 5` prints (figures
+//! from a 2-core VM; yours will differ)
 //!
 //! ```text
-//! runtime=kettle workload=spawn n=1000000 elapsed_s=0.123456 sum=499999500000 peak_rss_mb=80.1
+//! runtime=kettle workload=spawn n=1000000 elapsed_s=0.169448 sum=499999500000 peak_rss_mb=162.1
 //! ...                                       (one line per run)
-//! runtime=kettle workload=spawn stat=median runs=5 n=1000000 elapsed_s=... sum=... peak_rss_mb=...
+//! runtime=kettle workload=spawn stat=median runs=5 n=1000000 elapsed_s=0.167254 sum=499999500000 peak_rss_mb=162.3
 //! runtime=tokio ...                         (the same for tokio)
-//! ratio kettle/tokio elapsed=0.850 rss=1.100 workload=spawn n=1000000
+//! ratio kettle/tokio elapsed=0.382 rss=0.504 workload=spawn n=1000000
 //! ```
 //!
 //! Every result line is space-separated `key=value` pairs, so it can be grepped and parsed
