@@ -34,9 +34,7 @@
 //! ```text
 //! ::kettle::EventLoop::builder()
 //!     .debug(true)
-//!     .build()
-//!     .expect("failed to create the Kettle event loop")
-//!     .run_until_complete(async move { ... })
+//!     .run(async move { ... })
 //! ```
 //!
 //! # Errors
@@ -323,20 +321,14 @@ fn rewrite(kind: Kind, debug: bool, item: TokenStream) -> Result<TokenStream, Er
     Ok(out.into_iter().collect())
 }
 
-/// `::kettle::EventLoop::builder().debug(true).build().expect("…").run_until_complete`, the
-/// caller appends the parenthesised future.
+/// `::kettle::EventLoop::builder().debug(true).run`; the caller appends the parenthesised
+/// future.
 fn debug_runner(span: Span) -> Vec<TokenTree> {
     let mut out = path(&["kettle", "EventLoop", "builder"], span);
     out.push(empty_parens(span));
     method(&mut out, "debug", span);
     out.push(parens(TokenTree::Ident(ident_tree("true", span)), span));
-    method(&mut out, "build", span);
-    out.push(empty_parens(span));
-    method(&mut out, "expect", span);
-    let mut msg = Literal::string("failed to create the Kettle event loop");
-    msg.set_span(span);
-    out.push(parens(TokenTree::Literal(msg), span));
-    method(&mut out, "run_until_complete", span);
+    method(&mut out, "run", span);
     out
 }
 
