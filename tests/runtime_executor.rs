@@ -68,9 +68,8 @@ fn a_panicking_job_is_an_error_and_the_pool_survives() {
         assert!(pool.workers() <= 1);
 
         // The default pool too.
-        let err = kettle::run_in_executor(|| panic!("default pool {}", 7))
+        let err = kettle::run_in_executor(|| -> () { panic!("default pool {}", 7) })
             .await
-            .map(|()| ())
             .unwrap_err();
         assert!(err.message().unwrap().contains("default pool 7"));
         assert_eq!(kettle::run_in_executor(|| 3).await.unwrap(), 3);

@@ -3,7 +3,7 @@
 //! tasks without leaking.
 
 use std::cell::{Cell, RefCell};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -271,7 +271,7 @@ fn awaiting_a_cancelled_task_from_another_task_yields_cancelled() {
     kettle::run(async {
         let inner = kettle::spawn(kettle::sleep(HOUR));
         let inner_ref = inner.task_ref();
-        let outer = kettle::spawn(async move { inner.await });
+        let outer = kettle::spawn(inner);
         kettle::yield_now().await;
         assert!(inner_ref.cancel());
         let out = outer
