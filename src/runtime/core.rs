@@ -215,7 +215,9 @@ impl Core {
                 readable: true,
                 writable: false,
             },
-            false,
+            // Edge-triggered: every write by another thread is a new edge, and the loop drains
+            // the counter whenever it sees one.
+            true,
         )?;
         let id = registry::register(shared.clone())?;
         let core = Rc::new_cyclic(|weak| Core {

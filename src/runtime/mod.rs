@@ -351,3 +351,5 @@ impl std::fmt::Debug for EventLoop {
 pub(crate) fn loop_closed() -> Error {
     Error::new(crate::ErrorKind::LoopClosed)
 }
+#[cfg(test)]
+mod tests;

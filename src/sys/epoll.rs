@@ -174,7 +174,7 @@ mod tests {
                 readable: true,
                 writable: false,
             },
-            false,
+            true,
         )
         .unwrap();
         let mut out = Vec::new();
@@ -188,7 +188,10 @@ mod tests {
         assert!(out[0].is_readable());
         efd.drain().unwrap();
         out.clear();
+        // Edge-triggered: the edge was consumed; nothing more until the next write.
         assert_eq!(sel.select(Some(Duration::ZERO), &mut out).unwrap(), 0);
+        efd.notify().unwrap();
+        assert_eq!(sel.select(Some(Duration::ZERO), &mut out).unwrap(), 1);
         sel.deregister(efd.as_raw_fd()).unwrap();
     }
 
