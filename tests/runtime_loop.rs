@@ -540,3 +540,227 @@ fn a_panicking_callback_does_not_kill_the_loop() {
     let t = lp.create_task(async { 7 });
     assert_eq!(lp.run_until_complete(t).unwrap(), 7);
 }
+
+#[test]
+fn a_panicking_run_until_complete_future_leaves_the_loop_usable() {
+    let lp = new_loop();
+    let bystander = lp.create_task(async {
+        kettle::sleep(Duration::from_millis(5)).await;
+        "bystander"
+    });
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        lp.run_until_complete(async {
+            kettle::yield_now().await;
+            panic!("main future boom");
+        })
+    }));
+    assert!(
+        res.is_err(),
+        "the main future's panic propagates to the caller"
+    );
+    assert!(!lp.is_running());
+    assert!(!lp.is_closed());
+    assert_eq!(lp.run_until_complete(bystander).unwrap(), "bystander");
+    assert_eq!(lp.run_until_complete(async { 9 }), 9);
+}
+
+#[test]
+fn stop_inside_run_until_complete_panics_and_the_loop_stays_usable() {
+    let lp = new_loop();
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        lp.run_until_complete(async {
+            kettle::get_running_loop().stop();
+            kettle::sleep(Duration::from_secs(3600)).await;
+        })
+    }));
+    assert!(
+        res.is_err(),
+        "asyncio: 'Event loop stopped before Future completed'"
+    );
+    assert!(!lp.is_running());
+    assert_eq!(lp.run_until_complete(async { 1 }), 1);
+}
+
+#[test]
+fn many_cancelled_timers_leave_the_rest_firing_in_order() {
+    let lp = new_loop();
+    let fired = log();
+    let t0 = Instant::now();
+    let mut keep = Vec::new();
+    let mut handles = Vec::new();
+    // Absolute deadlines, so the time spent arming 10,000 timers does not reorder them.
+    let base = lp.time() + 0.005;
+    for i in 0..10_000u64 {
+        // Deadlines spread over 0..30 ms in a scrambled order (all distinct).
+        let delay = Duration::from_micros((i * 7919) % 30_000);
+        let f = fired.clone();
+        let h = lp.call_at(base + delay.as_secs_f64(), move || {
+            f.borrow_mut().push((delay, i))
+        });
+        if i % 100 == 0 {
+            keep.push((delay, i));
+        } else {
+            handles.push(h);
+        }
+    }
+    for h in &handles {
+        h.cancel();
+    }
+    let l = lp.clone();
+    lp.call_at(base + 0.040, move || l.stop());
+    lp.run_forever().unwrap();
+    keep.sort();
+    assert_eq!(*fired.borrow(), keep);
+    assert!(t0.elapsed() < LATE * 2);
+    assert!(handles.iter().all(|h| h.cancelled()));
+}
+
+#[test]
+fn a_timer_cancelled_by_an_earlier_timer_of_the_same_batch_does_not_run() {
+    let lp = new_loop();
+    let ran = log();
+    let when = lp.time() + 0.010;
+    let victim: Rc<RefCell<Option<kettle::TimerHandle>>> = Rc::new(RefCell::new(None));
+    let (v, r) = (victim.clone(), ran.clone());
+    lp.call_at(when, move || {
+        r.borrow_mut().push("killer");
+        v.borrow().as_ref().unwrap().cancel();
+    });
+    let r = ran.clone();
+    *victim.borrow_mut() = Some(lp.call_at(when, move || r.borrow_mut().push("victim")));
+    let l = lp.clone();
+    lp.call_at(when + 0.010, move || l.stop());
+    lp.run_forever().unwrap();
+    assert_eq!(*ran.borrow(), ["killer"]);
+    assert!(victim.borrow().as_ref().unwrap().cancelled());
+}
+
+#[test]
+fn timer_handle_when_matches_the_loop_clock() {
+    let lp = new_loop();
+    let before = lp.time();
+    let h = lp.call_later(Duration::from_millis(250), || {});
+    let after = lp.time();
+    assert!(h.when() >= before + 0.25 - 1e-6 && h.when() <= after + 0.25 + 1e-6);
+    h.cancel();
+}
+
+#[test]
+fn huge_delays_do_not_overflow() {
+    let lp = new_loop();
+    let never = lp.call_later(Duration::MAX, || panic!("fired"));
+    let never_at = lp.call_at(f64::INFINITY, || panic!("fired"));
+    assert!(never.when() > lp.time() + 1e9);
+    assert!(never_at.when() > lp.time() + 1e9);
+    let ran_nan = Rc::new(Cell::new(false));
+    let r = ran_nan.clone();
+    lp.call_at(f64::NAN, move || r.set(true));
+    let l = lp.clone();
+    lp.call_later(Duration::from_millis(10), move || l.stop());
+    let t0 = Instant::now();
+    lp.run_forever().unwrap();
+    assert!(t0.elapsed() < LATE);
+    assert!(ran_nan.get(), "a NaN deadline means 'now'");
+    let err = lp
+        .run_until_complete(kettle::wait_for(
+            kettle::sleep(Duration::MAX),
+            Duration::from_millis(5),
+        ))
+        .unwrap_err();
+    assert!(err.is_timeout());
+    never.cancel();
+    never_at.cancel();
+}
+
+#[test]
+fn call_soon_threadsafe_from_many_threads_all_run() {
+    const THREADS: usize = 4;
+    const EACH: usize = 2_000;
+    let lp = new_loop();
+    let handle = lp.handle();
+    let count = Rc::new(Cell::new(0usize));
+    let (tx, rx) = mpsc::channel::<usize>();
+    let senders: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let handle = handle.clone();
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for i in 0..EACH {
+                    let tx = tx.clone();
+                    handle
+                        .call_soon_threadsafe(move || tx.send(i).unwrap())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let c = count.clone();
+    lp.run_until_complete(async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while c.get() < THREADS * EACH && Instant::now() < deadline {
+            c.set(c.get() + rx.try_iter().count());
+            kettle::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    for s in senders {
+        s.join().unwrap();
+    }
+    assert_eq!(count.get(), THREADS * EACH);
+}
+
+#[test]
+fn call_soon_threadsafe_is_not_starved_by_busy_tasks() {
+    let lp = new_loop();
+    let handle = lp.handle();
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        handle
+            .call_soon_threadsafe(move || f.store(true, Ordering::SeqCst))
+            .unwrap();
+    });
+    let fl = flag.clone();
+    let seen = lp.run_until_complete(async move {
+        // Two tasks that never let the ready queue run dry.
+        let spin = |fl: Arc<AtomicBool>| {
+            kettle::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while !fl.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    kettle::yield_now().await;
+                }
+                fl.load(Ordering::SeqCst)
+            })
+        };
+        let a = spin(fl.clone());
+        let b = spin(fl);
+        a.await.unwrap() && b.await.unwrap()
+    });
+    t.join().unwrap();
+    assert!(
+        seen,
+        "the cross-thread callback never ran while tasks were busy"
+    );
+}
+
+#[test]
+fn timers_are_not_starved_by_busy_tasks() {
+    let lp = new_loop();
+    let fired = Rc::new(Cell::new(None));
+    let f = fired.clone();
+    let t0 = Instant::now();
+    lp.call_later(Duration::from_millis(10), move || f.set(Some(t0.elapsed())));
+    let f = fired.clone();
+    lp.run_until_complete(async move {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while f.get().is_none() && Instant::now() < deadline {
+            kettle::yield_now().await;
+        }
+    });
+    let at = fired
+        .get()
+        .expect("the timer never fired while a task kept the loop busy");
+    assert!(at >= Duration::from_millis(10));
+    assert!(at < LATE);
+}

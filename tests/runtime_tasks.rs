@@ -702,3 +702,146 @@ fn a_million_tasks_leave_nothing_behind() {
         rss_second >> 20
     );
 }
+
+/// asyncio: a task that cancels itself and then returns without awaiting anything still ends
+/// cancelled (`Task.__step` sees `_must_cancel` when the coroutine stops). Kettle documents
+/// the same: after `cancel()` returned true, "awaiting the task then yields a Cancelled
+/// error".
+#[test]
+fn self_cancel_then_return_without_suspending_ends_cancelled() {
+    kettle::run(async {
+        let t = kettle::spawn(async {
+            assert!(kettle::current_task().unwrap().cancel());
+            "returned anyway"
+        });
+        let t_ref = t.task_ref();
+        let out = t.await;
+        assert!(
+            out.as_ref().is_err_and(|e| e.is_cancelled()),
+            "cancel() returned true, yet the task finished with {out:?}"
+        );
+        assert!(t_ref.cancelled());
+    });
+}
+
+#[test]
+fn result_and_error_of_a_cancelled_task() {
+    kettle::run(async {
+        let t = kettle::spawn(kettle::sleep(HOUR));
+        kettle::yield_now().await;
+        t.cancel();
+        yield_until(|| t.done()).await;
+        assert!(t.result().unwrap_err().is_cancelled());
+        assert!(t.error().unwrap().is_cancelled());
+        assert!(format!("{:?}", t.task_ref()).contains("cancelled"));
+    });
+}
+
+/// A future whose destructor panics while it is being cancelled: the task still ends
+/// cancelled and the loop carries on.
+#[test]
+fn a_destructor_panicking_during_cancellation_is_contained() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("drop boom");
+            }
+        }
+    }
+    kettle::run(async {
+        let t = kettle::spawn(async {
+            let _p = PanicOnDrop;
+            kettle::sleep(HOUR).await;
+        });
+        kettle::yield_now().await;
+        assert!(t.cancel());
+        let err = t.await.unwrap_err();
+        assert!(err.is_cancelled());
+        assert_eq!(kettle::spawn(async { 2 }).await.unwrap(), 2);
+    });
+}
+
+#[test]
+fn current_task_is_none_inside_callbacks() {
+    kettle::run(async {
+        let seen = Rc::new(Cell::new(Some(true)));
+        let s = seen.clone();
+        kettle::get_running_loop().call_soon(move || s.set(Some(kettle::current_task().is_some())));
+        let t = kettle::spawn(async {});
+        let s = seen.clone();
+        let inner_seen = Rc::new(Cell::new(true));
+        let is = inner_seen.clone();
+        t.add_done_callback(move |_| is.set(kettle::current_task().is_some()));
+        kettle::yield_now().await;
+        yield_until(|| t.done()).await;
+        kettle::yield_now().await;
+        assert_eq!(s.get(), Some(false), "call_soon callbacks are not tasks");
+        assert!(!inner_seen.get(), "done-callbacks are not tasks");
+    });
+}
+
+/// A hand-made future that parks its waker in a shared slot, to be woken from elsewhere.
+struct Parked {
+    slot: Rc<RefCell<Option<std::task::Waker>>>,
+    ready: Rc<Cell<bool>>,
+}
+
+impl std::future::Future for Parked {
+    type Output = ();
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.ready.get() {
+            return std::task::Poll::Ready(());
+        }
+        *self.slot.borrow_mut() = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}
+
+#[test]
+fn waking_a_task_of_another_loop_on_the_same_thread() {
+    let a = new_loop();
+    let b = new_loop();
+    let slot = Rc::new(RefCell::new(None));
+    let ready = Rc::new(Cell::new(false));
+    let t = a.create_task(Parked {
+        slot: slot.clone(),
+        ready: ready.clone(),
+    });
+    let r = t.task_ref();
+    // Let the task park.
+    a.run_until_complete(kettle::yield_now());
+    assert!(slot.borrow().is_some());
+    assert!(!r.done());
+
+    // Wake it while loop B runs on this thread.
+    let (s, rd) = (slot.clone(), ready.clone());
+    b.run_until_complete(async move {
+        rd.set(true);
+        s.borrow_mut().take().unwrap().wake();
+    });
+    // Loop A must find the wake when it runs again: blocking until then would hang, so give
+    // it a bounded budget.
+    let done = a.run_until_complete(kettle::wait_for(t, Duration::from_secs(2)));
+    assert!(done.is_ok(), "the wake from loop B's context was lost");
+}
+
+#[test]
+fn waking_a_task_while_no_loop_runs() {
+    let lp = new_loop();
+    let slot = Rc::new(RefCell::new(None));
+    let ready = Rc::new(Cell::new(false));
+    let t = lp.create_task(Parked {
+        slot: slot.clone(),
+        ready: ready.clone(),
+    });
+    lp.run_until_complete(kettle::yield_now());
+    assert!(slot.borrow().is_some());
+    ready.set(true);
+    slot.borrow_mut().take().unwrap().wake();
+    let done = lp.run_until_complete(kettle::wait_for(t, Duration::from_secs(2)));
+    assert!(done.is_ok(), "a wake issued between runs was lost");
+}
