@@ -258,3 +258,41 @@ fn one_pool_serves_loops_on_several_threads() {
         assert_eq!(h.join().unwrap(), 20 * n * 1000 + 19 * 20 / 2);
     }
 }
+
+/// A pool with one idle worker must still start new threads for a burst of jobs: the idle
+/// worker can take one job, not all of them.
+#[test]
+fn a_warm_pool_still_runs_a_burst_in_parallel() {
+    let pool = ThreadPool::new(8);
+    kettle::run(async move {
+        // Warm up: one worker exists and goes idle.
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        kettle::sleep(ms(20)).await;
+        assert_eq!(pool.workers(), 1);
+
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let jobs: Vec<_> = (0..8)
+            .map(|_| {
+                let (running, peak) = (running.clone(), peak.clone());
+                pool.run(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    thread::sleep(ms(100));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap();
+        }
+        let took = t0.elapsed();
+        assert!(
+            took < ms(700),
+            "8 jobs of 100 ms on a pool of 8 took {took:?} (peak concurrency {}, {} workers)",
+            peak.load(Ordering::SeqCst),
+            pool.workers()
+        );
+    });
+}
