@@ -845,3 +845,18 @@ fn waking_a_task_while_no_loop_runs() {
     let done = lp.run_until_complete(kettle::wait_for(t, Duration::from_secs(2)));
     assert!(done.is_ok(), "a wake issued between runs was lost");
 }
+
+#[test]
+fn a_panicking_done_callback_does_not_stop_the_others() {
+    kettle::run(async {
+        let ran = Rc::new(Cell::new(0u32));
+        let t = kettle::spawn(async { 1 });
+        t.add_done_callback(|_| panic!("done-callback boom"));
+        let r = ran.clone();
+        t.add_done_callback(move |_| r.set(r.get() + 1));
+        yield_until(|| t.done()).await;
+        kettle::yield_now().await;
+        assert_eq!(ran.get(), 1);
+        assert_eq!(t.await.unwrap(), 1);
+    });
+}
