@@ -47,14 +47,7 @@ pub const DEFAULT_SLOW_CALLBACK_DURATION: Duration = Duration::from_millis(100);
 /// ```
 #[track_caller]
 pub fn run<F: Future>(future: F) -> F::Output {
-    let lp = match EventLoop::new() {
-        Ok(lp) => lp,
-        Err(e) => panic!("kettle::run could not create an event loop: {e}"),
-    };
-    let out = lp.run_until_complete(future);
-    lp.core.abort_all(false);
-    let _ = lp.close();
-    out
+    EventLoop::builder().run(future)
 }
 
 /// The loop running on this thread (asyncio's `get_running_loop()`).
@@ -127,6 +120,23 @@ impl Builder {
     pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
         self.slow_callback_duration = d;
         self
+    }
+
+    /// Like [`kettle::run`](crate::run), on a loop with this configuration: creates the loop,
+    /// runs `future` to completion, cancels the tasks still pending and closes the loop.
+    ///
+    /// # Panics
+    /// As [`kettle::run`](crate::run).
+    #[track_caller]
+    pub fn run<F: Future>(self, future: F) -> F::Output {
+        let lp = match self.build() {
+            Ok(lp) => lp,
+            Err(e) => panic!("kettle could not create an event loop: {e}"),
+        };
+        let out = lp.run_until_complete(future);
+        lp.core.abort_all(false);
+        let _ = lp.close();
+        out
     }
 
     /// Creates the loop (an epoll instance and an eventfd).
