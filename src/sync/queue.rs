@@ -4,24 +4,7 @@
 //! The three share one implementation, generic over the buffer that decides which item comes
 //! out next; the public types differ only in that buffer.
 //!
-//! # Fairness
-//!
-//! Waiting getters (and putters) are served in the order they started waiting. When an item
-//! arrives, the first waiting getter is woken and the item is *reserved* for it: a `get().await`
-//! started later waits behind it instead of taking the item first. Likewise a slot freed in a
-//! full queue is reserved for the first waiting putter. The non-waiting forms
-//! ([`get_nowait`](Queue::get_nowait), [`put_nowait`](Queue::put_nowait)) follow asyncio and
-//! look only at the queue's size, so `if !q.full() { q.put_nowait(x) }` always works; when one
-//! of them takes a reserved item or slot, the woken waiter goes back to the *front* of the line.
-//!
-//! # Cancellation
-//!
-//! - `get` is cancellation-safe: an item is only removed from the queue inside the poll that
-//!   returns it, so a dropped `Get` loses nothing, and a wake-up meant for it passes to the
-//!   next getter.
-//! - `put`: a dropped `Put` has not enqueued its item (the item is dropped with the future);
-//!   nothing else is affected, and a free slot reserved for it passes to the next putter.
-//! - `join` is cancellation-safe.
+//! Fairness and cancellation are described on [`Queue`].
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -492,8 +475,27 @@ queue_type! {
     ///
     /// A bounded queue applies backpressure: [`put`](Queue::put) waits while it is full.
     /// [`task_done`](Queue::task_done) and [`join`](Queue::join) let a producer wait until
-    /// consumers have finished every item. See the [module docs](self) for fairness and
-    /// cancellation.
+    /// consumers have finished every item.
+    ///
+    /// # Fairness
+    ///
+    /// Waiting getters (and putters) are served in the order they started waiting. When an item
+    /// arrives, the first waiting getter is woken and the item is *reserved* for it: a
+    /// `get().await` started later waits behind it instead of taking the item first. Likewise a
+    /// slot freed in a full queue is reserved for the first waiting putter. The non-waiting forms
+    /// ([`get_nowait`](Queue::get_nowait), [`put_nowait`](Queue::put_nowait)) follow asyncio and
+    /// look only at the queue's size, so `if !q.full() { q.put_nowait(x) }` always works; when one
+    /// of them takes a reserved item or slot, the woken waiter goes back to the *front* of the
+    /// line.
+    ///
+    /// # Cancellation
+    ///
+    /// - `get` is cancellation-safe: an item is only removed from the queue inside the poll that
+    ///   returns it, so a dropped `Get` loses nothing, and a wake-up meant for it passes to the
+    ///   next getter.
+    /// - `put`: a dropped `Put` has not enqueued its item (the item is dropped with the future);
+    ///   nothing else is affected, and a free slot reserved for it passes to the next putter.
+    /// - `join` is cancellation-safe.
     ///
     /// The handle is a cheap `Clone`; clones are the same queue. It is `!Send`.
     ///
@@ -528,7 +530,7 @@ queue_type! {
 
 queue_type! {
     /// A queue that hands out its smallest item first (asyncio's `PriorityQueue`), with the
-    /// same API as [`Queue`].
+    /// same API, fairness and cancellation behaviour as [`Queue`].
     ///
     /// Items are typically `(priority, payload)` tuples, compared by `Ord`.
     ///
@@ -549,7 +551,8 @@ queue_type! {
 }
 
 queue_type! {
-    /// A last-in, first-out queue (asyncio's `LifoQueue`), with the same API as [`Queue`].
+    /// A last-in, first-out queue (asyncio's `LifoQueue`), with the same API, fairness and
+    /// cancellation behaviour as [`Queue`].
     ///
     /// ```
     /// use kettle::sync::LifoQueue;
