@@ -102,12 +102,14 @@ impl ThreadPool {
     fn submit(&self, job: Job) -> Result<()> {
         let mut st = self.inner.lock();
         st.queue.push_back(job);
-        if st.idle > 0 {
+        // Idle workers stay counted as idle until they re-take the lock, so compare the queue
+        // with them: a burst larger than the idle set needs new threads.
+        if st.queue.len() <= st.idle || st.workers >= self.inner.max_workers {
             drop(st);
             self.inner.job_ready.notify_one();
             return Ok(());
         }
-        if st.workers < self.inner.max_workers {
+        {
             st.workers += 1;
             drop(st);
             let inner = self.inner.clone();

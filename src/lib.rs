@@ -23,9 +23,29 @@
 //!
 //! The names follow asyncio where they fit: [`run`], [`EventLoop`] with `run_until_complete`,
 //! `call_soon`, `call_later`; [`spawn`] / [`create_task`] returning a [`Task`]; [`sleep`],
-//! [`wait_for`], [`gather`], [`wait`], [`as_completed`], [`shield`]; [`run_in_executor`]; and
+//! [`wait_for`], [`gather()`], [`wait`], [`as_completed`], [`shield`]; [`run_in_executor`]; and
 //! the primitives of [`sync`]. Futures need not be `Send`: one loop runs on one thread, and a
 //! multi-core program runs one loop per core.
+//!
+//! # Cancellation
+//!
+//! Cancelling a task ([`Task::cancel`]) drops its future at the next suspension point; so does
+//! a timeout from [`wait_for`] or a [`timeout`] scope, and `gather!` failing fast. Whether an
+//! interrupted await loses anything depends on the operation:
+//!
+//! - cancellation-safe (dropping it mid-wait loses nothing): awaiting a [`Task`] (the task runs
+//!   on, detached), [`sleep`], [`yield_now`], awaiting a [`Future`] (every awaiter gets a clone),
+//!   [`Blocking`] from `run_in_executor` (the job runs to completion, its result is dropped),
+//!   and the waits of [`sync`] documented as such there;
+//! - not cancellation-safe: [`gather()`] and [`as_completed`] over futures that are not tasks
+//!   (the unfinished futures are dropped with it; wrap them in tasks to keep them running).
+//!
+//! # Debug mode
+//!
+//! With `KETTLE_DEBUG=1` or [`Builder::debug`], every task poll and callback is timed; one
+//! that holds the loop for [`DEFAULT_SLOW_CALLBACK_DURATION`] (100 ms) or longer is logged as
+//! a `tracing` warning naming it, because while it runs no other task can (seed 002's point
+//! about handlers that block). Dropping or closing a loop with unfinished tasks logs them too.
 
 #![warn(missing_docs)]
 

@@ -764,3 +764,19 @@ fn timers_are_not_starved_by_busy_tasks() {
     assert!(at >= Duration::from_millis(10));
     assert!(at < LATE);
 }
+
+/// asyncio stops `run_until_complete` through a done-callback queued behind the work that is
+/// already ready, so a `call_soon` made by the main future just before it returns still runs.
+#[test]
+fn call_soon_made_by_the_main_future_runs_before_run_until_complete_returns() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let lp = kettle::EventLoop::new().unwrap();
+    lp.run_until_complete(async move {
+        kettle::get_running_loop().call_soon(move || r.set(true));
+    });
+    assert!(ran.get());
+    lp.close().unwrap();
+}

@@ -37,7 +37,7 @@ where
     }
 }
 
-/// Like [`gather`] but never fails fast: resolves to every output, errors included, in
+/// Like [`gather()`] but never fails fast: resolves to every output, errors included, in
 /// argument order (asyncio's `gather(..., return_exceptions=True)`). Works for any output
 /// type.
 ///
@@ -60,7 +60,7 @@ where
     }
 }
 
-/// The future returned by [`gather`].
+/// The future returned by [`gather()`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<F: Future> {
     join: Join<F>,
@@ -145,7 +145,7 @@ macro_rules! gather {
     };
 }
 
-/// Like [`gather!`] but never fails fast: resolves to the tuple of every output, errors
+/// Like [`gather!`](crate::gather!) but never fails fast: resolves to the tuple of every output, errors
 /// included (asyncio's `return_exceptions=True`). Outputs may be of any type.
 ///
 /// ```

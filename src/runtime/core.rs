@@ -20,6 +20,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -177,8 +178,9 @@ pub(crate) struct Core {
     main_generation: Cell<u16>,
     /// Slot of the task being polled, or `NO_TASK`.
     current: Cell<u32>,
-    /// Counter for task ids (`Task-N`).
+    /// Next task id and the end of the block of ids this loop reserved (`Task-N`).
     next_task_id: Cell<u64>,
+    task_id_end: Cell<u64>,
     /// Loop iterations since epoll was last asked.
     iterations_since_io: Cell<u32>,
     /// Registered I/O sources besides the eventfd.
@@ -236,7 +238,8 @@ impl Core {
             main_scheduled: Cell::new(false),
             main_generation: Cell::new(0),
             current: Cell::new(NO_TASK),
-            next_task_id: Cell::new(1),
+            next_task_id: Cell::new(0),
+            task_id_end: Cell::new(0),
             iterations_since_io: Cell::new(0),
             io_sources: Cell::new(0),
             debug: Cell::new(debug),
@@ -323,8 +326,7 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = self.next_task_id.get();
-        self.next_task_id.set(id + 1);
+        let id = self.take_task_id();
         let placeholder = WakeTarget {
             loop_id: self.id,
             generation: 0,
@@ -342,6 +344,20 @@ impl Core {
             .push_back(Ready::Task { slot, generation });
         let raw: Rc<dyn Output<F::Output>> = cell;
         Task::from_raw(raw)
+    }
+
+    /// A process-unique task id. Ids come from a global counter in blocks, so a spawn costs
+    /// no atomic operation except once per block.
+    fn take_task_id(&self) -> u64 {
+        const BLOCK: u64 = 1024;
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        let mut id = self.next_task_id.get();
+        if id == self.task_id_end.get() {
+            id = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            self.task_id_end.set(id + BLOCK);
+        }
+        self.next_task_id.set(id + 1);
+        id
     }
 
     pub(crate) fn current_task(&self) -> Option<TaskRef> {
@@ -384,21 +400,37 @@ impl Core {
             let Some(item) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
-            match item {
-                Ready::Task { slot, generation } => self.run_task(slot, generation),
-                Ready::Main => {
-                    self.main_scheduled.set(false);
-                    let started = self.debug.get().then(Instant::now);
-                    let done = main();
-                    if let Some(t0) = started {
-                        self.check_slow(t0, || "the run_until_complete future".to_string());
-                    }
-                    if done {
-                        return true;
-                    }
+            if self.run_item(item, main) {
+                // asyncio stops `run_until_complete` through a done-callback queued behind
+                // everything already ready, so what the main future scheduled just before
+                // finishing (a `call_soon`, a spawned task's first step) still runs.
+                let rest = self.ready.borrow().len();
+                for _ in 0..rest {
+                    let Some(item) = self.ready.borrow_mut().pop_front() else {
+                        break;
+                    };
+                    self.run_item(item, &mut || false);
                 }
-                Ready::Callback(cell) => self.run_callback(&cell),
+                return true;
             }
+        }
+        false
+    }
+
+    /// Runs one ready entry; true if it was the main future and it completed.
+    fn run_item(&self, item: Ready, main: &mut dyn FnMut() -> bool) -> bool {
+        match item {
+            Ready::Task { slot, generation } => self.run_task(slot, generation),
+            Ready::Main => {
+                self.main_scheduled.set(false);
+                let started = self.debug.get().then(Instant::now);
+                let done = main();
+                if let Some(t0) = started {
+                    self.check_slow(t0, || "the run_until_complete future".to_string());
+                }
+                return done;
+            }
+            Ready::Callback(cell) => self.run_callback(&cell),
         }
         false
     }

@@ -52,6 +52,9 @@ pub(crate) type DoneCallback = Box<dyn FnOnce()>;
 pub(crate) struct Extras {
     name: Option<String>,
     callbacks: Vec<DoneCallback>,
+    /// The error the task finished with, kept after the output is taken so that `error()`
+    /// still reports it (asyncio's `exception()` can be asked again).
+    error: Option<Error>,
 }
 
 impl Header {
@@ -133,6 +136,14 @@ impl Header {
         None
     }
 
+    /// The error the task finished with, if it failed.
+    pub(crate) fn error(&self) -> Option<Error> {
+        let extras = self.extras.take();
+        let err = extras.as_ref().and_then(|e| e.error.clone());
+        self.extras.set(extras);
+        err
+    }
+
     /// Remembers the awaiting side's waker, skipping the clone when it is the same one.
     pub(crate) fn set_join_waker(&self, waker: &Waker) {
         let old = self.join_waker.take();
@@ -202,6 +213,10 @@ impl<F: Future> TaskCell<F> {
     /// Stores the result, dropping the future in place. A panic from the future's destructor is
     /// caught: assignment writes the new stage even when dropping the old one unwinds.
     fn finish(&self, out: Result<F::Output>, cancelled: bool) {
+        if let Err(e) = &out {
+            let e = e.clone();
+            self.header.with_extras(|x| x.error = Some(e));
+        }
         let _ = catch_unwind(AssertUnwindSafe(|| {
             *self.stage.borrow_mut() = Stage::Finished(out);
         }));
@@ -242,6 +257,12 @@ impl<F: Future> Runnable for TaskCell<F> {
                 true
             }
             Ok(Poll::Pending) => false,
+            // Cancelled while running, then returned without suspending again: asyncio still
+            // reports the task cancelled, and so do we.
+            Ok(Poll::Ready(_)) if self.header.has(CANCEL_REQUESTED) => {
+                self.finish(Err(Error::cancelled()), true);
+                true
+            }
             Ok(Poll::Ready(v)) => {
                 self.finish(Ok(v), false);
                 true

@@ -188,13 +188,7 @@ impl<T: 'static> Task<T> {
     /// The error the task finished with (cancelled or panicked), `None` if it returned normally
     /// or is not done (asyncio's `Task.exception()`).
     pub fn error(&self) -> Option<Error> {
-        let mut err = None;
-        self.raw
-            .peek_output(&mut |r| err = r.as_ref().err().cloned());
-        if err.is_none() && self.cancelled() {
-            return Some(Error::cancelled());
-        }
-        err
+        self.header().error()
     }
 
     /// The task's name: `Task-<id>` unless [`set_name`](Self::set_name) was called.

@@ -14,6 +14,11 @@ use crate::error::{Error, Result};
 /// Awaits `future`, giving up after `timeout` (asyncio's `wait_for`). On timeout the future is
 /// dropped (cancelled) and the result is a `Timeout` error.
 ///
+/// Dropping a [`Task`](crate::Task) handle detaches the task rather than cancelling it, so
+/// `wait_for(task, d)` leaves the task running after a timeout; call `task.cancel()` on the
+/// error path (keep a [`TaskRef`](crate::TaskRef) from `task.task_ref()`) where asyncio's
+/// cancel-on-timeout is wanted.
+///
 /// ```
 /// use std::time::Duration;
 /// kettle::run(async {
