@@ -70,6 +70,49 @@ pub(crate) mod test_util {
         Pin::new(fut).poll(&mut Context::from_waker(waker))
     }
 
+    /// A future with a waker of its own, so that a test can deliver wake-ups the way an executor
+    /// would: poll only what was woken.
+    pub(crate) struct Tracked<F> {
+        pub(crate) fut: F,
+        waker: Waker,
+        counter: Arc<Counter>,
+        seen: usize,
+    }
+
+    impl<F: Future + Unpin> Tracked<F> {
+        pub(crate) fn new(fut: F) -> Tracked<F> {
+            let (waker, counter) = Counter::new();
+            Tracked {
+                fut,
+                waker,
+                counter,
+                seen: 0,
+            }
+        }
+
+        pub(crate) fn woken(&self) -> bool {
+            self.counter.get() > self.seen
+        }
+
+        pub(crate) fn poll(&mut self) -> Poll<F::Output> {
+            self.seen = self.counter.get();
+            poll_once(&mut self.fut, &self.waker)
+        }
+    }
+
+    /// A tiny deterministic generator for randomised schedules.
+    pub(crate) struct Lcg(pub(crate) u64);
+
+    impl Lcg {
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 33) % n as u64) as usize
+        }
+    }
+
     pub(crate) trait PollExt<T> {
         /// The value of a ready poll, `None` if pending.
         fn ready(self) -> Option<T>;

@@ -838,4 +838,139 @@ mod tests {
         assert!(!q.full());
         assert_eq!(poll_once(&mut q.get(), &w).ready(), Some(0));
     }
+
+    /// Random interleavings of waiting and non-waiting operations, spurious polls and
+    /// cancellations: no item is lost or reordered, and once every delivered wake-up has been
+    /// handled, nobody is left parked while what it waits for is available.
+    #[test]
+    fn random_schedules_lose_nothing_and_strand_no_one() {
+        use crate::sync::test_util::{Lcg, Tracked};
+        for seed in 0..200 {
+            let mut rng = Lcg(seed);
+            let q = Queue::new(1 + rng.below(3));
+            let mut getters: Vec<Tracked<Get<'_, u32>>> = Vec::new();
+            let mut putters: Vec<Tracked<Put<'_, u32>>> = Vec::new();
+            let (mut entered, mut got) = (Vec::new(), Vec::new());
+            let mut next = 0;
+            let deliver = |getters: &mut Vec<Tracked<Get<'_, u32>>>,
+                           putters: &mut Vec<Tracked<Put<'_, u32>>>,
+                           got: &mut Vec<u32>,
+                           entered: &mut Vec<u32>,
+                           pending_puts: &mut Vec<u32>| {
+                let mut i = 0;
+                while i < getters.len() {
+                    if getters[i].woken() {
+                        if let Poll::Ready(v) = getters[i].poll() {
+                            got.push(v);
+                            getters.remove(i);
+                            continue;
+                        }
+                    }
+                    i += 1;
+                }
+                let mut i = 0;
+                while i < putters.len() {
+                    if putters[i].woken() && putters[i].poll().is_ready() {
+                        putters.remove(i);
+                        entered.push(pending_puts.remove(i));
+                        continue;
+                    }
+                    i += 1;
+                }
+            };
+            // The item each parked putter carries, index-aligned with `putters`.
+            let mut pending_puts = Vec::new();
+            for _ in 0..300 {
+                match rng.below(9) {
+                    0 => {
+                        let mut g = Tracked::new(q.get());
+                        match g.poll() {
+                            Poll::Ready(v) => got.push(v),
+                            Poll::Pending => getters.push(g),
+                        }
+                    }
+                    1 => {
+                        next += 1;
+                        let mut p = Tracked::new(q.put(next));
+                        if p.poll().is_ready() {
+                            entered.push(next);
+                        } else {
+                            putters.push(p);
+                            pending_puts.push(next);
+                        }
+                    }
+                    2 | 3 => {
+                        // Run everything that was woken, until nothing is, then check that
+                        // nobody is left parked while what it waits for is available.
+                        while getters.iter().any(|g| g.woken()) || putters.iter().any(|p| p.woken())
+                        {
+                            deliver(
+                                &mut getters,
+                                &mut putters,
+                                &mut got,
+                                &mut entered,
+                                &mut pending_puts,
+                            );
+                        }
+                        assert!(
+                            q.empty() || getters.is_empty(),
+                            "seed {seed}: getter stranded"
+                        );
+                        assert!(
+                            q.full() || putters.is_empty(),
+                            "seed {seed}: putter stranded"
+                        );
+                    }
+                    4 if !getters.is_empty() => {
+                        let i = rng.below(getters.len());
+                        getters.remove(i);
+                    }
+                    5 if !putters.is_empty() => {
+                        let i = rng.below(putters.len());
+                        putters.remove(i);
+                        pending_puts.remove(i);
+                    }
+                    6 => {
+                        if let Ok(v) = q.get_nowait() {
+                            got.push(v);
+                        }
+                    }
+                    7 => {
+                        next += 1;
+                        if q.put_nowait(next).is_ok() {
+                            entered.push(next);
+                        }
+                    }
+                    8 if !getters.is_empty() => {
+                        // A spurious poll must not let anyone jump the line or lose its place.
+                        let i = rng.below(getters.len());
+                        if let Poll::Ready(v) = getters[i].poll() {
+                            got.push(v);
+                            getters.remove(i);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            while getters.iter().any(|g| g.woken()) || putters.iter().any(|p| p.woken()) {
+                deliver(
+                    &mut getters,
+                    &mut putters,
+                    &mut got,
+                    &mut entered,
+                    &mut pending_puts,
+                );
+            }
+            assert!(
+                q.empty() || getters.is_empty(),
+                "seed {seed}: getter stranded"
+            );
+            assert!(
+                q.full() || putters.is_empty(),
+                "seed {seed}: putter stranded"
+            );
+            got.extend(std::iter::from_fn(|| q.get_nowait().ok()));
+            assert_eq!(got, entered, "seed {seed}: items lost or reordered");
+        }
+    }
 }
