@@ -98,6 +98,53 @@ async fn mpsc_from_threads_with_backpressure() {
 }
 
 #[kettle::test]
+async fn cross_thread_sends_that_time_out_lose_and_duplicate_nothing() {
+    const PER_THREAD: u32 = 2_000;
+    let (tx, mut rx) = mpsc::channel::<(usize, u32)>(2);
+    let workers: Vec<_> = (0..2)
+        .map(|id| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                kettle::run(async move {
+                    let mut n = 0;
+                    let mut timeouts = 0u32;
+                    while n < PER_THREAD {
+                        // A timed-out send is dropped while parked: it must not have sent, and
+                        // must not take a slot from the other thread's sender.
+                        match kettle::wait_for(tx.send((id, n)), Duration::from_micros(50)).await {
+                            Ok(r) => {
+                                r.unwrap();
+                                n += 1;
+                            }
+                            Err(e) => {
+                                assert!(e.is_timeout());
+                                timeouts += 1;
+                            }
+                        }
+                    }
+                    timeouts
+                })
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut expected = [0u32; 2];
+    let mut received = 0;
+    while let Some((id, n)) = rx.recv().await {
+        assert_eq!(n, expected[id], "sender {id}: nothing lost, nothing twice");
+        expected[id] += 1;
+        received += 1;
+        if received % 100 == 0 {
+            // Stall now and then so that senders time out while parked.
+            kettle::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    assert_eq!(expected, [PER_THREAD; 2]);
+    let timeouts: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    eprintln!("{timeouts} sends timed out and were retried");
+}
+
+#[kettle::test]
 async fn mpsc_plain_thread_sender_with_try_send() {
     let (tx, mut rx) = mpsc::channel(2);
     let worker = thread::spawn(move || {
