@@ -246,7 +246,7 @@ fn bench(
     workload_args: &[String],
     runs: usize,
     cpu: usize,
-    requested: &[Runtime],
+    runtimes: &[Runtime],
 ) -> ExitCode {
     match harness::allowed_cpus() {
         Ok(cpus) if !cpus.contains(&cpu) => {
@@ -254,21 +254,6 @@ fn bench(
         }
         Ok(_) => {}
         Err(e) => eprintln!("kettle-bench: cannot read the CPU affinity ({e}); trying anyway"),
-    }
-
-    let mut runtimes = Vec::new();
-    for &rt in requested {
-        match workload.unsupported(rt) {
-            None => runtimes.push(rt),
-            // Asked for by name: that is an error. Part of `both`: skip it and say why.
-            Some(why) if requested.len() == 1 => {
-                return usage_error(&format!("`{}` cannot run on {rt}: {why}", workload.name()))
-            }
-            Some(why) => eprintln!(
-                "kettle-bench: skipping {rt} for `{}`: {why}",
-                workload.name()
-            ),
-        }
     }
 
     let mut lines: Vec<Vec<Fields>> = vec![Vec::new(); runtimes.len()];

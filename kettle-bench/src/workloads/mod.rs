@@ -74,14 +74,6 @@ impl Workload {
         }
     }
 
-    /// Why this workload cannot run on `runtime` in this build, if it cannot.
-    pub fn unsupported(&self, runtime: Runtime) -> Option<&'static str> {
-        match (self, runtime) {
-            (Workload::PingPong { .. }, Runtime::Kettle) => pingpong::KETTLE_UNAVAILABLE,
-            _ => None,
-        }
-    }
-
     /// Runs the workload once on `runtime` in this process and returns its result fields
     /// (measurements and checksums; the harness adds identity and memory).
     pub fn run(&self, runtime: Runtime) -> Fields {
@@ -149,7 +141,6 @@ mod tests {
         ] {
             let lines: Vec<Fields> = Runtime::ALL
                 .into_iter()
-                .filter(|&rt| w.unsupported(rt).is_none())
                 .map(|rt| Fields::new().with("runtime", rt).with_all(w.run(rt)))
                 .collect();
             let refs: Vec<&Fields> = lines.iter().collect();

@@ -8,18 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{tokio_runtime, Fields};
 
-/// Why the Kettle side is missing from this build, or `None` when it is there.
-// TODO(merge): kettle::sync::mpsc is on the `sync` branch; once it is on main, remove the
-// `kettle-mpsc` feature from Cargo.toml and the cfgs below.
-#[cfg(not(feature = "kettle-mpsc"))]
-pub const KETTLE_UNAVAILABLE: Option<&str> =
-    Some("kettle::sync::mpsc is not on main yet (build with --features kettle-mpsc once it is)");
-/// Why the Kettle side is missing from this build, or `None` when it is there.
-#[cfg(feature = "kettle-mpsc")]
-pub const KETTLE_UNAVAILABLE: Option<&str> = None;
-
 /// The workload on Kettle.
-#[cfg(feature = "kettle-mpsc")]
 pub fn kettle(n: u64) -> Fields {
     use kettle::sync::mpsc;
     kettle::run(async move {
@@ -47,13 +36,6 @@ pub fn kettle(n: u64) -> Fields {
         ponger.await.expect("the kettle ponger failed");
         result(start.elapsed(), n, sum)
     })
-}
-
-/// Stand-in until kettle::sync::mpsc lands; never called because
-/// [`KETTLE_UNAVAILABLE`] makes the harness skip the Kettle side.
-#[cfg(not(feature = "kettle-mpsc"))]
-pub fn kettle(_n: u64) -> Fields {
-    unreachable!("{}", KETTLE_UNAVAILABLE.unwrap_or_default())
 }
 
 /// The workload on tokio's current_thread runtime.
