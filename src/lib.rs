@@ -79,3 +79,8 @@ pub use time::{sleep, sleep_until, timeout, timeout_at, wait_for, Scoped, Sleep,
 pub mod __private {
     pub use crate::combine::maybe_done::MaybeDone;
 }
+
+/// Compiles and runs the README's example as a doctest, so the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

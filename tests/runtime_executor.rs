@@ -9,23 +9,11 @@ use std::time::{Duration, Instant};
 
 use kettle::{ErrorKind, ThreadPool};
 
-/// Generous upper bound for anything that should take a few tens of milliseconds.
-const LATE: Duration = Duration::from_secs(2);
+mod common;
+use common::{thread_cpu_time, LATE};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// CPU time consumed by the calling thread so far.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 #[test]

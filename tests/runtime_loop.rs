@@ -12,32 +12,10 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kettle::{ErrorKind, EventLoop};
+use kettle::ErrorKind;
 
-/// Generous upper bound for anything that should take a few tens of milliseconds.
-const LATE: Duration = Duration::from_secs(2);
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("create an event loop")
-}
-
-/// CPU time consumed by the calling thread so far.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
+mod common;
+use common::{log, new_loop, thread_cpu_time, Log, LATE};
 
 #[test]
 fn call_soon_runs_callbacks_in_fifo_order() {

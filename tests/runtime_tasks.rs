@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use kettle::{ErrorKind, EventLoop, Task};
 
+mod common;
+use common::{log, new_loop, Log, LATE};
+
 #[allow(dead_code)]
 #[path = "../examples/a_b_interleave.rs"]
 mod a_b_interleave;
@@ -18,18 +21,6 @@ mod a_b_interleave;
 mod tasks_example;
 
 const HOUR: Duration = Duration::from_secs(3600);
-/// Generous upper bound for anything that should take a few tens of milliseconds.
-const LATE: Duration = Duration::from_secs(2);
-
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn new_loop() -> EventLoop {
-    EventLoop::new().expect("create an event loop")
-}
 
 /// Sets its flag when dropped: proves a task's future was destroyed.
 struct DropFlag(Rc<Cell<bool>>);

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use kettle::ErrorKind;
 
+mod common;
+use common::LATE;
+
 const HOUR: Duration = Duration::from_secs(3600);
-/// Generous upper bound for anything that should take a few tens of milliseconds.
-const LATE: Duration = Duration::from_secs(2);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -7,18 +7,8 @@ use std::time::Duration;
 
 use kettle::sync::{Condition, Event, Lock};
 
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-/// Lets every ready task run until all of them are parked again.
-async fn settle() {
-    for _ in 0..10 {
-        kettle::yield_now().await;
-    }
-}
+mod common;
+use common::{log, settle};
 
 #[kettle::test]
 async fn lock_excludes_across_awaits() {

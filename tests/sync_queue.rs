@@ -1,25 +1,13 @@
 //! Queues on the real loop: FIFO service of waiting getters and putters, backpressure,
 //! `join`/`task_done`, the three orders, and cancellation of waiting `get`/`put`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
 use kettle::sync::{LifoQueue, PriorityQueue, Queue, QueueEmpty};
 use kettle::ErrorKind;
 
-type Log<T> = Rc<RefCell<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-/// Lets every ready task run until all of them are parked again.
-async fn settle() {
-    for _ in 0..10 {
-        kettle::yield_now().await;
-    }
-}
+mod common;
+use common::{log, settle};
 
 #[kettle::test]
 async fn waiting_getters_are_served_in_arrival_order() {
