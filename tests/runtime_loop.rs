@@ -758,3 +758,21 @@ fn call_soon_made_by_the_main_future_runs_before_run_until_complete_returns() {
     assert!(ran.get());
     lp.close().unwrap();
 }
+
+/// A loop kept in a thread-local is dropped during thread teardown, after other thread-locals
+/// (the current-loop pointer, the per-thread loop list) may already be gone: closing it then
+/// must not panic.
+#[test]
+fn a_loop_in_a_thread_local_closes_cleanly_at_thread_exit() {
+    thread_local! {
+        static LOOP: RefCell<Option<kettle::EventLoop>> = const { RefCell::new(None) };
+    }
+    let t = std::thread::spawn(|| {
+        let lp = new_loop();
+        let task = lp.create_task(kettle::sleep(Duration::from_secs(3600)));
+        drop(task);
+        LOOP.with(|l| *l.borrow_mut() = Some(lp));
+    });
+    t.join()
+        .expect("thread teardown with a live loop must not panic");
+}

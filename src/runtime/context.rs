@@ -20,7 +20,9 @@ thread_local! {
 /// Runs `f` with the loop running on this thread, or returns `None` when no loop runs here.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    let p = CURRENT.with(|c| c.get());
+    // `try_with`: a waker may fire from another thread-local's destructor after this one is
+    // gone; then no loop is running here, which is the truth.
+    let p = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
     if p.is_null() {
         return None;
     }
@@ -52,6 +54,6 @@ impl Enter {
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(ptr::null()));
+        let _ = CURRENT.try_with(|c| c.set(ptr::null()));
     }
 }

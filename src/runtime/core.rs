@@ -198,12 +198,15 @@ thread_local! {
 
 /// The loop `id` if it was created on this thread and is still open.
 pub(crate) fn loop_on_this_thread(id: u16) -> Option<Rc<Core>> {
-    THREAD_LOOPS.with(|l| {
-        l.borrow()
-            .iter()
-            .find(|(i, _)| *i == id)
-            .and_then(|(_, w)| w.upgrade())
-    })
+    THREAD_LOOPS
+        .try_with(|l| {
+            l.borrow()
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, w)| w.upgrade())
+        })
+        .ok()
+        .flatten()
 }
 
 impl Core {
@@ -630,7 +633,8 @@ impl Core {
         let timers = self.timers.borrow_mut().drain();
         drop(timers);
         let _ = self.selector.deregister(self.shared.eventfd.as_raw_fd());
-        THREAD_LOOPS.with(|l| {
+        // `try_with`: a loop kept in a thread-local may close after this one is destroyed.
+        let _ = THREAD_LOOPS.try_with(|l| {
             if let Ok(mut l) = l.try_borrow_mut() {
                 l.retain(|(i, _)| *i != self.id)
             }
