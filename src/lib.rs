@@ -53,6 +53,7 @@ mod combine;
 pub mod error;
 mod executor;
 mod future;
+pub mod net;
 mod runtime;
 pub mod sync;
 mod sys;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
+use super::reactor::IoSlab;
 use super::registry::{self, Remote, Shared};
 use super::waker::{WakeTarget, MAIN_SLOT};
 use crate::error::{panic_message, Error};
@@ -185,6 +186,8 @@ pub(crate) struct Core {
     iterations_since_io: Cell<u32>,
     /// Registered I/O sources besides the eventfd.
     io_sources: Cell<usize>,
+    /// Readiness and waiting wakers of every registered socket, by epoll token.
+    pub(crate) io: RefCell<IoSlab>,
     /// Debug mode: time every poll and callback.
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
@@ -245,6 +248,7 @@ impl Core {
             task_id_end: Cell::new(0),
             iterations_since_io: Cell::new(0),
             io_sources: Cell::new(0),
+            io: RefCell::new(IoSlab::default()),
             debug: Cell::new(debug),
             slow_callback_duration: Cell::new(slow_callback_duration),
         });
@@ -262,6 +266,16 @@ impl Core {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    pub(crate) fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// Counts registered sockets, so the loop peeks at epoll while busy only when any exist.
+    pub(crate) fn add_io_source(&self, delta: isize) {
+        let n = self.io_sources.get().saturating_add_signed(delta);
+        self.io_sources.set(n);
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -553,6 +567,14 @@ impl Core {
             if ev.token == EVENTFD_TOKEN {
                 let _ = self.shared.eventfd.drain();
                 self.drain_remote();
+                continue;
+            }
+            let (reader, writer) = self.io.borrow_mut().dispatch(&ev);
+            if let Some(w) = reader {
+                w.wake();
+            }
+            if let Some(w) = writer {
+                w.wake();
             }
         }
         self.events.replace(events);

@@ -7,6 +7,7 @@
 pub(crate) mod context;
 pub(crate) mod core;
 mod handle;
+pub(crate) mod reactor;
 pub(crate) mod registry;
 pub(crate) mod waker;
 

@@ -19,9 +19,7 @@ pub(crate) struct Interest {
     pub(crate) writable: bool,
 }
 
-/// One readiness report. The socket layer reads the readiness bits; the loop itself only
-/// routes by token so far.
-#[allow(dead_code)]
+/// One readiness report.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Event {
     /// The token given at registration.
@@ -30,7 +28,6 @@ pub(crate) struct Event {
     pub(crate) bits: u32,
 }
 
-#[allow(dead_code)]
 impl Event {
     /// Readable, or a condition (error, hang-up) that a reader must observe.
     pub(crate) fn is_readable(&self) -> bool {
@@ -97,18 +94,6 @@ impl Selector {
         edge: bool,
     ) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, token, Self::bits(interest, edge))
-    }
-
-    /// Changes the interest set of an already registered `fd`.
-    #[allow(dead_code)] // used by the socket layer
-    pub(crate) fn reregister(
-        &self,
-        fd: RawFd,
-        token: u64,
-        interest: Interest,
-        edge: bool,
-    ) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, token, Self::bits(interest, edge))
     }
 
     /// Removes `fd` from the interest list.

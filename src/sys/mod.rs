@@ -16,3 +16,4 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
         Ok(ret)
     }
 }
+pub(crate) mod socket;

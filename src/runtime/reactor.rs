@@ -1,0 +1,219 @@
+//! I/O registrations: how a socket's readiness, reported by epoll, reaches the task waiting on
+//! it.
+//!
+//! Every registered fd gets a slot in the loop's [`IoSlab`]; its epoll token is the slot index
+//! and generation. Sockets are registered edge-triggered for reading and writing at once, so a
+//! readiness change costs one event. An event sets the slot's readiness bits and wakes the
+//! waiting reader and/or writer. An operation that then hits `EWOULDBLOCK` clears the bit and
+//! waits for the next edge.
+//!
+//! Clearing cannot lose an edge: events are only applied by the loop between polls, on the same
+//! thread, so a bit cleared during a poll reflects a `EWOULDBLOCK` observed after the last
+//! event, and any later data produces a new edge.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Weak;
+use std::task::{Context, Poll, Waker};
+
+use super::context;
+use super::core::Core;
+use crate::sys::epoll::{Event, Interest};
+
+/// Readiness bits kept per slot.
+const READABLE: u8 = 1;
+const WRITABLE: u8 = 2;
+
+/// Which half of a socket an operation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    fn bit(self) -> u8 {
+        match self {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        }
+    }
+}
+
+struct IoSlot {
+    generation: u32,
+    in_use: bool,
+    readiness: u8,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// The loop's table of registered fds.
+#[derive(Default)]
+pub(crate) struct IoSlab {
+    slots: Vec<IoSlot>,
+    free: Vec<u32>,
+}
+
+fn token(index: u32, generation: u32) -> u64 {
+    (generation as u64) << 32 | index as u64
+}
+
+impl IoSlab {
+    fn insert(&mut self) -> u64 {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(IoSlot {
+                    generation: 0,
+                    in_use: false,
+                    readiness: 0,
+                    reader: None,
+                    writer: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let s = &mut self.slots[index as usize];
+        s.in_use = true;
+        // A fresh socket may already be writable (or readable); the first edge tells us.
+        s.readiness = 0;
+        token(index, s.generation)
+    }
+
+    fn slot(&mut self, token: u64) -> Option<&mut IoSlot> {
+        let s = self.slots.get_mut(token as u32 as usize)?;
+        (s.in_use && s.generation == (token >> 32) as u32).then_some(s)
+    }
+
+    /// Frees the slot; returns its wakers so the caller drops them outside the borrow.
+    fn remove(&mut self, token: u64) -> (Option<Waker>, Option<Waker>) {
+        let index = token as u32;
+        let Some(s) = self.slot(token) else {
+            return (None, None);
+        };
+        s.in_use = false;
+        s.generation = s.generation.wrapping_add(1);
+        let wakers = (s.reader.take(), s.writer.take());
+        self.free.push(index);
+        wakers
+    }
+
+    /// Applies one epoll event; returns the wakers to wake.
+    pub(crate) fn dispatch(&mut self, ev: &Event) -> (Option<Waker>, Option<Waker>) {
+        let Some(s) = self.slot(ev.token) else {
+            return (None, None);
+        };
+        let mut wake = (None, None);
+        if ev.is_readable() {
+            s.readiness |= READABLE;
+            wake.0 = s.reader.take();
+        }
+        if ev.is_writable() {
+            s.readiness |= WRITABLE;
+            wake.1 = s.writer.take();
+        }
+        wake
+    }
+}
+
+/// An fd registered with the running loop; deregistered on drop.
+pub(crate) struct Registration {
+    core: Weak<Core>,
+    token: u64,
+    fd: RawFd,
+}
+
+impl Registration {
+    /// Registers `fd` (which must be non-blocking) with the loop running on this thread.
+    pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        context::with_current(|core| {
+            let token = core.io.borrow_mut().insert();
+            let interest = Interest {
+                readable: true,
+                writable: true,
+            };
+            if let Err(e) = core.selector().register(fd, token, interest, true) {
+                let wakers = core.io.borrow_mut().remove(token);
+                drop(wakers);
+                return Err(e);
+            }
+            core.add_io_source(1);
+            Ok(Registration {
+                core: core.weak(),
+                token,
+                fd,
+            })
+        })
+        .unwrap_or_else(|| {
+            Err(io::Error::other(
+                "sockets must be created inside a running kettle event loop",
+            ))
+        })
+    }
+
+    /// Ready when the last event said `dir` is ready and no operation has since hit
+    /// `EWOULDBLOCK`; otherwise remembers the waker.
+    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(core) = self.core.upgrade() else {
+            return Poll::Ready(Err(io::Error::other("the socket's event loop is closed")));
+        };
+        let mut io = core.io.borrow_mut();
+        let Some(s) = io.slot(self.token) else {
+            return Poll::Ready(Err(io::Error::other("the socket is no longer registered")));
+        };
+        if s.readiness & dir.bit() != 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let slot = match dir {
+            Direction::Read => &mut s.reader,
+            Direction::Write => &mut s.writer,
+        };
+        match slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Forgets `dir`'s readiness after an operation returned `EWOULDBLOCK`.
+    pub(crate) fn clear_ready(&self, dir: Direction) {
+        if let Some(core) = self.core.upgrade() {
+            if let Some(s) = core.io.borrow_mut().slot(self.token) {
+                s.readiness &= !dir.bit();
+            }
+        }
+    }
+
+    /// Runs the non-blocking operation `op` when `dir` is ready, retrying after each
+    /// `EWOULDBLOCK` once the next edge arrives. `EINTR` is retried at once.
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.poll_ready(dir, cx)) {
+                return Poll::Ready(Err(e));
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_ready(dir),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.upgrade() {
+            // The fd is still open here (its owner closes it after dropping us).
+            let _ = core.selector().deregister(self.fd);
+            let wakers = core.io.borrow_mut().remove(self.token);
+            core.add_io_source(-1);
+            drop(wakers);
+        }
+    }
+}
