@@ -1,0 +1,210 @@
+//! asyncio's streams: [`open_connection`] and [`start_server`] hand out a
+//! ([`StreamReader`], [`StreamWriter`]) pair per TCP connection.
+//!
+//! ```
+//! kettle::run(async {
+//!     // Seed 003's echo server, on a free port.
+//!     let server = kettle::start_server(
+//!         |mut reader: kettle::net::StreamReader, writer: kettle::net::StreamWriter| async move {
+//!             let peer = writer.get_extra_info("peername").unwrap();
+//!             loop {
+//!                 let data = reader.read(1024).await?;
+//!                 if data.is_empty() {
+//!                     return Ok::<(), std::io::Error>(()); // the client closed
+//!                 }
+//!                 let msg = format!("{peer} Your msg {}", String::from_utf8_lossy(&data));
+//!                 writer.write(msg.as_bytes());
+//!                 writer.drain().await?;
+//!             }
+//!         },
+//!         "127.0.0.1",
+//!         0,
+//!     )
+//!     .await
+//!     .unwrap();
+//!     let addr = server.sockets()[0];
+//!
+//!     let (mut reader, writer) = kettle::open_connection("127.0.0.1", addr.port()).await.unwrap();
+//!     writer.write(b"hi");
+//!     writer.drain().await.unwrap();
+//!     let me = writer.get_extra_info("sockname").unwrap();
+//!     assert_eq!(reader.read(1024).await.unwrap(), format!("{me} Your msg hi").into_bytes());
+//!     writer.close();
+//!     writer.wait_closed().await.unwrap();
+//!
+//!     server.close();
+//!     server.wait_closed().await; // the handler has seen EOF and returned
+//! });
+//! ```
+//!
+//! # Design
+//!
+//! The reader pulls from the socket only when asked, into a buffer bounded by its limit; the
+//! writer sends at once what the kernel accepts and leaves the rest to a background flusher
+//! task (see the `writer` module). Both share one `Rc<TcpStream>`: the socket closes when the
+//! reader, every writer handle and any flusher are gone.
+//!
+//! # Errors
+//!
+//! Plain reads ([`StreamReader::read`], [`read_to_end`](StreamReader::read_to_end)) and all
+//! writer operations return `io::Result`. The structured reads (`readline`, `readuntil`,
+//! `readexactly`) return [`StreamError`], whose two extra cases carry data:
+//! [`IncompleteRead`](StreamError::IncompleteRead) the bytes that arrived before the end of the
+//! stream, [`LimitOverrun`](StreamError::LimitOverrun) how much could be consumed. A
+//! `StreamError` converts into `io::Error` (`UnexpectedEof` / `InvalidData`), so `?` works in
+//! functions returning `io::Result`.
+
+mod reader;
+mod server;
+mod writer;
+
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+
+pub use reader::{Lines, StreamReader, DEFAULT_LIMIT};
+pub use server::{start_server, HandlerResult, Server};
+pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
+
+use crate::net::{lookup_host, TcpStream};
+
+/// What a structured read of a [`StreamReader`] can fail with (asyncio's
+/// `IncompleteReadError`, `LimitOverrunError`, and `OSError`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The stream ended before the read was complete. `partial` holds the bytes that arrived
+    /// (they are consumed); `expected` is the size [`readexactly`](StreamReader::readexactly)
+    /// asked for, or `None` for [`readuntil`](StreamReader::readuntil), which expected a
+    /// separator.
+    IncompleteRead {
+        /// The bytes read before the end of the stream.
+        partial: Vec<u8>,
+        /// How many bytes were asked for, if a size was.
+        expected: Option<usize>,
+    },
+    /// The separator was not found within the reader's limit. Nothing was consumed: the data
+    /// is still buffered. `consumed` is how many bytes may be consumed before retrying: the
+    /// position of the separator if it was found past the limit, otherwise the bytes known not
+    /// to start it.
+    LimitOverrun {
+        /// Bytes that may be consumed (asyncio's `LimitOverrunError.consumed`).
+        consumed: usize,
+    },
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::IncompleteRead {
+                partial,
+                expected: Some(n),
+            } => write!(
+                f,
+                "stream ended after {} of {n} expected bytes",
+                partial.len()
+            ),
+            StreamError::IncompleteRead {
+                partial,
+                expected: None,
+            } => write!(
+                f,
+                "stream ended after {} bytes without the separator",
+                partial.len()
+            ),
+            StreamError::LimitOverrun { consumed } => write!(
+                f,
+                "separator not found within the buffer limit ({consumed} bytes can be consumed)"
+            ),
+            StreamError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StreamError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for StreamError {
+    fn from(e: io::Error) -> StreamError {
+        StreamError::Io(e)
+    }
+}
+
+impl From<StreamError> for io::Error {
+    fn from(e: StreamError) -> io::Error {
+        match e {
+            StreamError::Io(e) => e,
+            e @ StreamError::IncompleteRead { .. } => {
+                io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string())
+            }
+            e @ StreamError::LimitOverrun { .. } => {
+                io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+            }
+        }
+    }
+}
+
+/// Wraps a connected [`TcpStream`] in a reader and a writer that share it (what
+/// `open_connection` and `start_server` do for each connection).
+pub fn from_tcp(stream: TcpStream) -> (StreamReader, StreamWriter) {
+    let stream = Rc::new(stream);
+    (StreamReader::new(stream.clone()), StreamWriter::new(stream))
+}
+
+/// Connects to `host:port` and returns the connection's reader and writer (asyncio's
+/// `open_connection`).
+///
+/// `host` is an IP literal or a name, resolved with [`lookup_host`] (off the loop); each
+/// address is tried in turn until one accepts. If all fail, the error names each address with
+/// its failure.
+///
+/// ```
+/// kettle::run(async {
+///     let server = kettle::start_server(
+///         |_r, w: kettle::net::StreamWriter| async move { w.write(b"220 ready\r\n") },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await
+///     .unwrap();
+///     let port = server.sockets()[0].port();
+///
+///     let (mut reader, _writer) = kettle::open_connection("localhost", port).await.unwrap();
+///     assert_eq!(reader.readline().await.unwrap(), b"220 ready\r\n");
+/// });
+/// ```
+///
+/// (`localhost` may resolve to `::1` first; the server above listens on IPv4 only, so that
+/// address is refused and the next one is tried.)
+pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader, StreamWriter)> {
+    let addrs = lookup_host(host, port).await?;
+    let mut failures = Vec::new();
+    for addr in &addrs {
+        match TcpStream::connect(*addr).await {
+            Ok(stream) => return Ok(from_tcp(stream)),
+            Err(e) => failures.push((*addr, e)),
+        }
+    }
+    if failures.len() == 1 {
+        return Err(failures.pop().expect("one failure").1);
+    }
+    let kind = failures
+        .last()
+        .map_or(io::ErrorKind::NotFound, |(_, e)| e.kind());
+    let detail: Vec<String> = failures.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+    Err(io::Error::new(
+        kind,
+        format!(
+            "could not connect to {host} port {port} ({})",
+            detail.join("; ")
+        ),
+    ))
+}

@@ -1,0 +1,341 @@
+//! `start_server` and `Server`: accept connections and run a handler task for each.
+//!
+//! # State and ownership
+//!
+//! A [`Server`] is a cheap handle over shared `Inner` state. Per listening socket, one *accept
+//! task* loops on `accept` and spawns one *connection task* per connection, running the user's
+//! handler. The listeners themselves live in `Inner::listeners`, not in the accept tasks: an
+//! accept task borrows its listener only inside a single poll. That lets [`Server::close`] drop
+//! the listeners (closing the sockets, so new connections are refused) synchronously, as
+//! asyncio's `close()` does, and then cancel the accept tasks.
+//!
+//! Connection tasks are tracked in `Inner::conns` (for [`Server::abort_clients`]); each holds
+//! a guard that removes it when the task ends by any means (return, panic, cancellation).
+//! `finished` is set when the server is closed and the last connection task has ended: that
+//! is what [`Server::wait_closed`] waits for.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use super::{from_tcp, StreamReader, StreamWriter};
+use crate::net::{lookup_host, TcpListener};
+use crate::sync::Event;
+use crate::TaskRef;
+
+/// How long accepting pauses after an error such as `EMFILE` (out of file descriptors). The
+/// pending connection stays in the backlog and the listener stays readable, so retrying at once
+/// would spin; asyncio waits 1 s, a shorter pause recovers sooner at negligible cost.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// What a connection handler may return. `()` needs no reporting; an `Err` from a
+/// `Result<(), E>` handler is logged as a `tracing` warning naming the peer, the way asyncio
+/// logs an exception a handler left unhandled.
+pub trait HandlerResult {
+    /// Deals with the handler's outcome for the connection from `peer`.
+    fn report(self, peer: Option<SocketAddr>);
+}
+
+impl HandlerResult for () {
+    fn report(self, _peer: Option<SocketAddr>) {}
+}
+
+impl<E: fmt::Display> HandlerResult for Result<(), E> {
+    fn report(self, peer: Option<SocketAddr>) {
+        if let Err(e) = self {
+            tracing::warn!(?peer, "connection handler failed: {e}");
+        }
+    }
+}
+
+/// A running TCP server from [`start_server`] (asyncio's `Server`).
+///
+/// It is a cheap `Clone` handle: one task may `serve_forever` while another closes it.
+/// Dropping the handles does **not** stop the server (as in asyncio, it serves until
+/// [`close`](Self::close) or the end of the loop).
+pub struct Server {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    /// The listening sockets; emptied (closing them) by `close`.
+    listeners: RefCell<Vec<TcpListener>>,
+    /// Their addresses, kept for `sockets()` and `Debug`.
+    addrs: Vec<SocketAddr>,
+    /// One accept loop per listener; cancelled by `close`.
+    accept_tasks: RefCell<Vec<TaskRef>>,
+    /// Live connection tasks by connection number.
+    conns: RefCell<HashMap<u64, TaskRef>>,
+    /// Number for the next connection.
+    next_conn: Cell<u64>,
+    /// Set by `close`.
+    closed: Event,
+    /// Set once closed and every connection task has ended.
+    finished: Event,
+}
+
+impl Inner {
+    fn check_finished(&self) {
+        if self.closed.is_set() && self.conns.borrow().is_empty() {
+            self.finished.set();
+        }
+    }
+}
+
+/// Removes its connection from the server's table when the connection task ends, however it
+/// ends (the task drops its future, and with it this guard).
+struct ConnGuard {
+    inner: Rc<Inner>,
+    id: u64,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let task = self.inner.conns.borrow_mut().remove(&self.id);
+        drop(task);
+        self.inner.check_finished();
+    }
+}
+
+/// Starts a TCP server on `host:port` that runs `handler(reader, writer)` as a task of its own
+/// for every connection (asyncio's `start_server`). It is serving when this returns.
+///
+/// `host` is resolved with [`lookup_host`]; the server listens on every address it resolves to
+/// (e.g. both `127.0.0.1` and `::1` for `"localhost"`), skipping those the machine cannot bind
+/// (no IPv6) as long as one succeeds. An empty `host` means every IPv4 interface
+/// (`0.0.0.0`). With port 0 the kernel picks a free port, and further addresses use the same
+/// one. See [`Server::sockets`] for the bound addresses.
+///
+/// The handler's future may return `()` or a `Result<(), E>` (see [`HandlerResult`]). When it
+/// returns and drops the reader and writer, buffered output is still sent, then the connection
+/// closes.
+///
+/// ```
+/// use kettle::net::{StreamReader, StreamWriter};
+/// kettle::run(async {
+///     let server = kettle::start_server(
+///         |mut r: StreamReader, w: StreamWriter| async move {
+///             let name = r.readline().await?;
+///             w.write(b"hello, ");
+///             w.write(&name);
+///             w.drain().await?;
+///             Ok::<(), std::io::Error>(())
+///         },
+///         "127.0.0.1",
+///         0,
+///     )
+///     .await
+///     .unwrap();
+///     assert!(server.is_serving());
+///     let port = server.sockets()[0].port();
+///
+///     let (mut r, w) = kettle::open_connection("127.0.0.1", port).await.unwrap();
+///     w.write(b"kettle\n");
+///     assert_eq!(r.read_to_end().await.unwrap(), b"hello, kettle\n");
+///
+///     server.close();
+///     server.wait_closed().await;
+///     assert!(!server.is_serving());
+/// });
+/// ```
+pub async fn start_server<H, Fut>(handler: H, host: &str, port: u16) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    let addrs = lookup_host(host, port).await?;
+    let mut listeners = Vec::new();
+    let mut chosen_port = port;
+    let mut last_err = None;
+    for mut addr in addrs {
+        if chosen_port != 0 {
+            addr.set_port(chosen_port);
+        }
+        match TcpListener::bind(addr) {
+            Ok(l) => {
+                chosen_port = l.local_addr()?.port();
+                listeners.push(l);
+            }
+            // An address family the machine does not have (IPv6 disabled): skip it.
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => last_err = Some(e),
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(last_err.unwrap_or_else(|| io::Error::other("no address to listen on")));
+    }
+    let addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<io::Result<Vec<_>>>()?;
+    let count = listeners.len();
+    let inner = Rc::new(Inner {
+        listeners: RefCell::new(listeners),
+        addrs,
+        accept_tasks: RefCell::new(Vec::new()),
+        conns: RefCell::new(HashMap::new()),
+        next_conn: Cell::new(0),
+        closed: Event::new(),
+        finished: Event::new(),
+    });
+    let handler = Rc::new(handler);
+    let tasks = (0..count)
+        .map(|i| crate::spawn(accept_loop(inner.clone(), i, handler.clone())).task_ref())
+        .collect();
+    *inner.accept_tasks.borrow_mut() = tasks;
+    Ok(Server { inner })
+}
+
+/// Accepts connections on listener `index` until the server closes.
+async fn accept_loop<H, Fut>(inner: Rc<Inner>, index: usize, handler: Rc<H>)
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
+    loop {
+        // Borrow the listener for this poll only (see the module docs). `accept` is
+        // cancellation-safe, so a fresh accept future per poll loses nothing.
+        let accepted = poll_fn(|cx| {
+            let listeners = inner.listeners.borrow();
+            let Some(listener) = listeners.get(index) else {
+                return Poll::Ready(None);
+            };
+            let accept = pin!(listener.accept());
+            accept.poll(cx).map(Some)
+        })
+        .await;
+        let (stream, peer) = match accepted {
+            None => return, // closed
+            Some(Ok(conn)) => conn,
+            Some(Err(e)) => {
+                match e.kind() {
+                    // The client gave up before we accepted: nothing to do.
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {}
+                    _ => {
+                        tracing::warn!("accept failed, pausing before retrying: {e}");
+                        crate::sleep(ACCEPT_RETRY_DELAY).await;
+                    }
+                }
+                continue;
+            }
+        };
+        let (reader, writer) = from_tcp(stream);
+        let id = inner.next_conn.get();
+        inner.next_conn.set(id + 1);
+        let guard = ConnGuard {
+            inner: inner.clone(),
+            id,
+        };
+        let work = handler(reader, writer);
+        let task = crate::spawn(async move {
+            let _guard = guard;
+            work.await.report(Some(peer));
+        });
+        // The task has not run yet (spawn only queues it), so its guard cannot have fired.
+        inner.conns.borrow_mut().insert(id, task.task_ref());
+    }
+}
+
+impl Server {
+    /// The addresses the server listens on (asyncio's `sockets`, as addresses); empty once
+    /// closed.
+    pub fn sockets(&self) -> Vec<SocketAddr> {
+        if self.inner.closed.is_set() {
+            return Vec::new();
+        }
+        self.inner.addrs.clone()
+    }
+
+    /// Whether the server still accepts connections.
+    pub fn is_serving(&self) -> bool {
+        !self.inner.closed.is_set()
+    }
+
+    /// Stops accepting (asyncio's `close`): the listening sockets are closed at once, so new
+    /// connections are refused. Connections already accepted go on; see
+    /// [`wait_closed`](Self::wait_closed) and [`abort_clients`](Self::abort_clients).
+    pub fn close(&self) {
+        if self.inner.closed.is_set() {
+            return;
+        }
+        // Dropping the listeners deregisters and closes them.
+        let listeners = std::mem::take(&mut *self.inner.listeners.borrow_mut());
+        drop(listeners);
+        for task in self.inner.accept_tasks.borrow_mut().drain(..) {
+            task.cancel();
+        }
+        self.inner.closed.set();
+        self.inner.check_finished();
+    }
+
+    /// Cancels every connection's handler task (asyncio 3.13's `abort_clients`, in task
+    /// terms): their readers and writers are dropped, which closes the connections once any
+    /// buffered output is sent. Use it after [`close`](Self::close) to shut down without
+    /// waiting for clients.
+    pub fn abort_clients(&self) {
+        let tasks: Vec<TaskRef> = self.inner.conns.borrow().values().cloned().collect();
+        for t in tasks {
+            t.cancel();
+        }
+    }
+
+    /// Number of connections whose handler is still running.
+    pub fn active_connections(&self) -> usize {
+        self.inner.conns.borrow().len()
+    }
+
+    /// Waits until the server is closed and every connection handler has finished (asyncio
+    /// 3.12's `wait_closed`). Called before [`close`](Self::close), it waits for that too.
+    pub async fn wait_closed(&self) {
+        let finished = self.inner.finished.clone();
+        finished.wait().await;
+    }
+
+    /// Serves until the server is closed (asyncio's `serve_forever`; accepting already runs,
+    /// this only waits). If this future is dropped first, e.g. its task is cancelled, the
+    /// server is closed, as in asyncio.
+    pub async fn serve_forever(&self) {
+        /// Closes the server unless disarmed.
+        struct CloseOnDrop<'a>(&'a Server, bool);
+        impl Drop for CloseOnDrop<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.close();
+                }
+            }
+        }
+        let mut guard = CloseOnDrop(self, true);
+        let closed = self.inner.closed.clone();
+        closed.wait().await;
+        guard.1 = false;
+    }
+}
+
+impl Clone for Server {
+    fn clone(&self) -> Server {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("sockets", &self.inner.addrs)
+            .field("serving", &self.is_serving())
+            .field("connections", &self.active_connections())
+            .finish()
+    }
+}
