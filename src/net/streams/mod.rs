@@ -41,8 +41,9 @@
 //!
 //! The reader pulls from the socket only when asked, into a buffer bounded by its limit; the
 //! writer sends at once what the kernel accepts and leaves the rest to a background flusher
-//! task (see the `writer` module). Both share one `Rc<TcpStream>`: the socket closes when the
-//! reader, every writer handle and any flusher are gone.
+//! task (see the `writer` module). Both share the socket through an `Rc`: it closes when the
+//! reader, every writer handle and any flusher are gone. After the writer's `close`, the
+//! reader reports end of stream.
 //!
 //! # Errors
 //!
@@ -58,6 +59,7 @@ mod reader;
 mod server;
 mod writer;
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -152,11 +154,24 @@ impl From<StreamError> for io::Error {
     }
 }
 
+/// What the reader, the writer handles and the flusher task of one connection share.
+struct Connection {
+    /// The socket.
+    stream: TcpStream,
+    /// The writer closed the connection (`close` or `abort` shut the socket down). From then
+    /// on the reader reports end of stream, as asyncio's does when its transport closes, and
+    /// not the reset that data arriving at a shut-down socket provokes.
+    closed: Cell<bool>,
+}
+
 /// Wraps a connected [`TcpStream`] in a reader and a writer that share it (what
 /// `open_connection` and `start_server` do for each connection).
 pub fn from_tcp(stream: TcpStream) -> (StreamReader, StreamWriter) {
-    let stream = Rc::new(stream);
-    (StreamReader::new(stream.clone()), StreamWriter::new(stream))
+    let conn = Rc::new(Connection {
+        stream,
+        closed: Cell::new(false),
+    });
+    (StreamReader::new(conn.clone()), StreamWriter::new(conn))
 }
 
 /// Connects to `host:port` and returns the connection's reader and writer (asyncio's

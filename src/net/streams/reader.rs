@@ -19,8 +19,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_io::AsyncRead;
 
-use super::StreamError;
-use crate::net::TcpStream;
+use super::{Connection, StreamError};
 
 /// The default buffer limit, as asyncio's (`2**16`).
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -74,7 +73,7 @@ const MIN_READ: usize = 8 * 1024;
 /// returns them, so dropping a read mid-wait (a timeout, a cancelled task) loses nothing.
 pub struct StreamReader {
     /// The connection, shared with the [`StreamWriter`](super::StreamWriter) of the same pair.
-    stream: Rc<TcpStream>,
+    conn: Rc<Connection>,
     /// Storage; bytes `pos..end` are unread, bytes `end..` are free room for the next read.
     buf: Vec<u8>,
     /// Start of the unread bytes.
@@ -92,9 +91,9 @@ pub struct StreamReader {
 }
 
 impl StreamReader {
-    pub(super) fn new(stream: Rc<TcpStream>) -> StreamReader {
+    pub(super) fn new(conn: Rc<Connection>) -> StreamReader {
         StreamReader {
-            stream,
+            conn,
             buf: Vec::new(),
             pos: 0,
             end: 0,
@@ -250,7 +249,7 @@ impl StreamReader {
 
     /// The connection's remote address, if it is still known.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.stream.peer_addr().ok()
+        self.conn.stream.peer_addr().ok()
     }
 
     // ---- poll functions: all state in `self`, so each is restartable after `Pending` ----
@@ -260,7 +259,9 @@ impl StreamReader {
             return Poll::Ready(Ok(Vec::new()));
         }
         if self.pos == self.end && !self.eof {
-            ready!(self.poll_fill(cx, n.min(self.limit)))?;
+            // Take what the socket has, up to the limit: the rest stays buffered for the next
+            // read instead of costing a system call per small read.
+            ready!(self.poll_fill(cx, self.limit))?;
         }
         let take = n.min(self.end - self.pos);
         Poll::Ready(Ok(self.consume(take)))
@@ -338,7 +339,8 @@ impl StreamReader {
                     expected: Some(n),
                 }));
             }
-            if let Err(e) = ready!(self.poll_fill(cx, n - avail)) {
+            // Read ahead up to the limit when `n` is small, as for `read`.
+            if let Err(e) = ready!(self.poll_fill(cx, n.max(self.limit) - avail)) {
                 return Poll::Ready(Err(StreamError::Io(e)));
             }
         }
@@ -349,12 +351,19 @@ impl StreamReader {
     /// reader stays there). A failed read also ends the stream: the error is returned once and
     /// later reads see EOF, because the connection is unusable after it.
     fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        if self.eof {
+        if self.eof || self.conn.closed.get() {
+            self.eof = true;
             return Poll::Ready(Ok(0));
         }
         let room = self.make_room(max.max(1));
         let slot = &mut self.buf[self.end..self.end + room];
-        match ready!(Pin::new(&mut &*self.stream).poll_read(cx, slot)) {
+        let got = ready!(Pin::new(&mut &self.conn.stream).poll_read(cx, slot));
+        match got {
+            Ok(_) | Err(_) if self.conn.closed.get() => {
+                // Closed by our writer while we waited: end of stream (see `Connection`).
+                self.eof = true;
+                Poll::Ready(Ok(0))
+            }
             Ok(0) => {
                 self.eof = true;
                 Poll::Ready(Ok(0))

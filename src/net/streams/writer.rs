@@ -38,6 +38,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_io::AsyncWrite;
 
+use super::Connection;
 use crate::net::TcpStream;
 
 /// Default high-water mark: above it the writer is paused and `drain` waits.
@@ -92,7 +93,7 @@ pub const DEFAULT_LOW_WATER: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct StreamWriter {
     /// The connection, shared with the reader and the flusher task.
-    stream: Rc<TcpStream>,
+    conn: Rc<Connection>,
     /// The buffer and flow-control state, shared with the flusher task and other handles.
     state: Rc<RefCell<State>>,
 }
@@ -199,17 +200,18 @@ impl State {
 
     /// With the buffer empty, performs the shutdowns that `write_eof`/`close` asked for.
     /// Returns the wakers to wake.
-    fn finish(&mut self, stream: &TcpStream) -> Vec<Waker> {
+    fn finish(&mut self, conn: &Connection) -> Vec<Waker> {
         if self.closing && !self.closed {
             // Both directions: a task blocked reading this connection sees end of stream,
             // as asyncio's reader does when its transport closes. A peer that already went
             // away (ENOTCONN) is no failure of ours to report.
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = conn.stream.shutdown(Shutdown::Both);
+            conn.closed.set(true);
             self.closed = true;
             return std::mem::take(&mut self.waiters);
         }
         if self.eof_requested && !self.closing {
-            if let Err(e) = stream.shutdown(Shutdown::Write) {
+            if let Err(e) = conn.stream.shutdown(Shutdown::Write) {
                 if e.kind() != io::ErrorKind::NotConnected {
                     return self.fail(&e);
                 }
@@ -232,11 +234,11 @@ fn wake_all(wakers: Vec<Waker>) {
 }
 
 impl StreamWriter {
-    pub(super) fn new(stream: Rc<TcpStream>) -> StreamWriter {
-        let peer = stream.peer_addr().ok();
-        let local = stream.local_addr().ok();
+    pub(super) fn new(conn: Rc<Connection>) -> StreamWriter {
+        let peer = conn.stream.peer_addr().ok();
+        let local = conn.stream.local_addr().ok();
         StreamWriter {
-            stream,
+            conn,
             state: Rc::new(RefCell::new(State {
                 buf: Vec::new(),
                 pos: 0,
@@ -287,7 +289,7 @@ impl StreamWriter {
             // why a no-op waker is safe here).
             let mut cx = Context::from_waker(Waker::noop());
             loop {
-                match Pin::new(&mut &*self.stream).poll_write(&mut cx, rest) {
+                match Pin::new(&mut &self.conn.stream).poll_write(&mut cx, rest) {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         rest = &rest[n..];
                         if rest.is_empty() {
@@ -366,7 +368,7 @@ impl StreamWriter {
         }
         st.eof_requested = true;
         if !st.flushing {
-            let wakers = st.finish(&self.stream);
+            let wakers = st.finish(&self.conn);
             drop(st);
             wake_all(wakers);
         }
@@ -388,7 +390,7 @@ impl StreamWriter {
         }
         st.closing = true;
         if !st.flushing {
-            let wakers = st.finish(&self.stream);
+            let wakers = st.finish(&self.conn);
             drop(st);
             wake_all(wakers);
         }
@@ -411,7 +413,8 @@ impl StreamWriter {
             st.closed = true;
             // A flusher parked on writability is woken by the shutdown's readiness edge, finds
             // the buffer empty, and exits (releasing its handle on the socket).
-            let _ = self.stream.shutdown(Shutdown::Both);
+            let _ = self.conn.stream.shutdown(Shutdown::Both);
+            self.conn.closed.set(true);
             std::mem::take(&mut st.waiters)
         };
         wake_all(wakers);
@@ -456,7 +459,7 @@ impl StreamWriter {
     /// The underlying socket (asyncio's `writer.transport`), e.g. for socket options. Writing
     /// to it directly bypasses this writer's buffer and ordering.
     pub fn transport(&self) -> &TcpStream {
-        &self.stream
+        &self.conn.stream
     }
 
     /// How many bytes are buffered, not yet taken by the kernel (asyncio's
@@ -499,16 +502,16 @@ impl StreamWriter {
             wake_all(wakers);
             return;
         }
-        let stream = self.stream.clone();
+        let conn = self.conn.clone();
         let state = self.state.clone();
         // Detached: the task ends by itself once the buffer is empty or the connection failed.
-        drop(crate::spawn(flush(stream, state)));
+        drop(crate::spawn(flush(conn, state)));
     }
 }
 
 /// The flusher task: sends the buffer as the socket allows, then performs any pending shutdown
 /// and exits.
-async fn flush(stream: Rc<TcpStream>, state: Rc<RefCell<State>>) {
+async fn flush(conn: Rc<Connection>, state: Rc<RefCell<State>>) {
     poll_fn(|cx| {
         let mut st = state.borrow_mut();
         loop {
@@ -516,14 +519,14 @@ async fn flush(stream: Rc<TcpStream>, state: Rc<RefCell<State>>) {
                 break;
             }
             if st.pending() == 0 {
-                let wakers = st.finish(&stream);
+                let wakers = st.finish(&conn);
                 st.flushing = false;
                 drop(st);
                 wake_all(wakers);
                 return Poll::Ready(());
             }
             let pos = st.pos;
-            match Pin::new(&mut &*stream).poll_write(cx, &st.buf[pos..]) {
+            match Pin::new(&mut &conn.stream).poll_write(cx, &st.buf[pos..]) {
                 Poll::Ready(Ok(0)) => {
                     let wakers = st.fail(&io::ErrorKind::WriteZero.into());
                     drop(st);
