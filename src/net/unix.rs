@@ -47,9 +47,15 @@ impl UnixListener {
     /// Creates a socket file at `path` and listens on it (backlog 1024), registered with the
     /// running loop.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::bind_with_backlog(path, DEFAULT_BACKLOG)
+    }
+
+    /// Binds with an explicit `listen` backlog: how many connections may wait for `accept`
+    /// before [`UnixStream::connect`] has to wait for room.
+    pub fn bind_with_backlog(path: impl AsRef<Path>, backlog: i32) -> io::Result<UnixListener> {
         let fd = socket::unix_socket(libc::SOCK_STREAM)?;
         socket::bind_unix(&fd, path.as_ref())?;
-        socket::listen(&fd, DEFAULT_BACKLOG)?;
+        socket::listen(&fd, backlog)?;
         Ok(UnixListener {
             io: Registered::new(std_unix::UnixListener::from(fd))?,
         })
