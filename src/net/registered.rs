@@ -284,4 +284,43 @@ mod tests {
         let no_errno = io::Error::other("not from the kernel");
         assert_eq!(accept_action(&no_errno), AcceptAction::Fail);
     }
+
+    /// The accept loop at its seam: an injected ECONNABORTED is retried at once, an injected
+    /// EMFILE after the back-off, and a real error ends the loop.
+    #[test]
+    fn accept_loop_retries_transient_errors() {
+        crate::run(async {
+            let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            std_listener.set_nonblocking(true).unwrap();
+            let addr = std_listener.local_addr().unwrap();
+            let listener = Registered::new(std_listener).unwrap();
+            // A queued connection makes the listener readable, so the op gets called.
+            let _client = std::net::TcpStream::connect(addr).unwrap();
+
+            let script = [libc::ECONNABORTED, libc::EMFILE, libc::ECONNABORTED];
+            let mut calls = 0;
+            let start = std::time::Instant::now();
+            let (_conn, peer) = accept_loop(&listener, |l| {
+                calls += 1;
+                match script.get(calls - 1) {
+                    Some(&errno) => Err(io::Error::from_raw_os_error(errno)),
+                    None => l.accept(),
+                }
+            })
+            .await
+            .unwrap();
+            assert_eq!(calls, 4);
+            assert_eq!(peer.ip(), addr.ip());
+            let took = start.elapsed();
+            assert!(took >= ACCEPT_BACKOFF, "EMFILE must back off: {took:?}");
+            assert!(took < ACCEPT_BACKOFF * 20, "{took:?}");
+
+            let err = accept_loop(&listener, |_| -> io::Result<()> {
+                Err(io::Error::from_raw_os_error(libc::EBADF))
+            })
+            .await
+            .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        });
+    }
 }
