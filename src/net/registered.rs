@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::runtime::reactor::{Direction, Registration};
+use crate::sys::socket;
 
 /// A non-blocking std socket registered with the running loop.
 pub(crate) struct Registered<T> {
@@ -30,6 +31,16 @@ impl<T: AsRawFd> Registered<T> {
 
     pub(crate) fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+
+    /// Waits for a non-blocking `connect` that returned `EINPROGRESS`: it is done when the
+    /// socket turns writable, and `SO_ERROR` then says whether it failed.
+    pub(crate) async fn finish_connect(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_ready(Direction::Write, cx)).await?;
+        match socket::take_error(self.as_raw_fd())? {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

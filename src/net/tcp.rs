@@ -1,6 +1,5 @@
 //! TCP: a listener that accepts without blocking the loop, and a stream for both directions.
 
-use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -9,7 +8,6 @@ use std::time::Duration;
 
 use super::options::{self, ListenOptions};
 use super::registered::{accept_loop, impl_async_io, Registered};
-use crate::runtime::reactor::Direction;
 use crate::sys::socket;
 
 /// A TCP listening socket.
@@ -148,11 +146,7 @@ impl TcpStream {
         let connected = socket::start_connect(&fd, &addr)?;
         let stream = TcpStream::from_fd(fd)?;
         if !connected {
-            // The connect finishes when the socket turns writable; SO_ERROR says how.
-            poll_fn(|cx| stream.io.poll_ready(Direction::Write, cx)).await?;
-            if let Some(e) = socket::take_error(stream.as_raw_fd())? {
-                return Err(e);
-            }
+            stream.io.finish_connect().await?;
         }
         Ok(stream)
     }

@@ -4,7 +4,6 @@
 //! Addresses are std's [`std::os::unix::net::SocketAddr`]: `as_pathname()` gives the path of a
 //! bound socket, `is_unnamed()` says the peer never bound one (the usual case for a client).
 
-use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -144,12 +143,8 @@ impl UnixStream {
         };
         let stream = UnixStream::from_fd(fd)?;
         if !connected {
-            // Not expected for Unix sockets on Linux, but handled as for TCP: the connect is
-            // done when the socket turns writable, and SO_ERROR says how.
-            poll_fn(|cx| stream.io.poll_ready(Direction::Write, cx)).await?;
-            if let Some(e) = socket::take_error(stream.as_raw_fd())? {
-                return Err(e);
-            }
+            // Not expected for Unix sockets on Linux, but handled as for TCP.
+            stream.io.finish_connect().await?;
         }
         Ok(stream)
     }
