@@ -1,17 +1,14 @@
 //! TCP: a listener that accepts without blocking the loop, and a stream for both directions.
 
-use std::future::poll_fn;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use crate::runtime::reactor::{Direction, Registration};
+use super::options::{self, ListenOptions};
+use super::registered::{accept_loop, impl_async_io, Registered};
 use crate::sys::socket;
-
-/// Default `listen` backlog; the kernel caps it at `net.core.somaxconn`.
-const DEFAULT_BACKLOG: i32 = 1024;
 
 /// A TCP listening socket.
 ///
@@ -32,55 +29,97 @@ const DEFAULT_BACKLOG: i32 = 1024;
 /// });
 /// ```
 pub struct TcpListener {
-    // Field order matters: the registration is dropped (deregistered) before the fd closes.
-    reg: Registration,
-    inner: std::net::TcpListener,
+    io: Registered<std::net::TcpListener>,
 }
 
 impl TcpListener {
     /// Binds to `addr` (port 0 picks a free port) with `SO_REUSEADDR` and a backlog of 1024,
     /// registered with the running loop.
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-        TcpListener::bind_with_backlog(addr, DEFAULT_BACKLOG)
+        TcpListener::bind_with(addr, ListenOptions::default())
     }
 
-    /// Binds with an explicit `listen` backlog.
+    /// Binds with an explicit `listen` backlog (and the other [`ListenOptions`] defaults).
     pub fn bind_with_backlog(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, ListenOptions::default().backlog(backlog))
+    }
+
+    /// Binds with the given [`ListenOptions`]: backlog, `SO_REUSEADDR`, `SO_REUSEPORT`.
+    ///
+    /// ```
+    /// use kettle::net::{ListenOptions, TcpListener};
+    /// kettle::run(async {
+    ///     let options = ListenOptions::new().backlog(16).reuse_port(true);
+    ///     let listener = TcpListener::bind_with("127.0.0.1:0".parse().unwrap(), options).unwrap();
+    ///     assert_ne!(listener.local_addr().unwrap().port(), 0);
+    /// });
+    /// ```
+    pub fn bind_with(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
         let fd = socket::tcp_socket(&addr)?;
-        socket::set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-        socket::bind_listen(&fd, &addr, backlog)?;
+        // Options must be set before bind: SO_REUSEPORT only counts if every socket sharing
+        // the port had it when it bound.
+        options.apply(fd.as_raw_fd())?;
+        socket::bind_listen(&fd, &addr, options.backlog)?;
         TcpListener::from_fd(fd)
     }
 
     fn from_fd(fd: OwnedFd) -> io::Result<TcpListener> {
-        let reg = Registration::new(fd.as_raw_fd())?;
         Ok(TcpListener {
-            reg,
-            inner: std::net::TcpListener::from(fd),
+            io: Registered::new(std::net::TcpListener::from(fd))?,
         })
     }
 
     /// Waits for a connection; returns the stream and the peer's address. Cancellation-safe:
     /// a connection is only taken from the kernel in the poll that returns it.
+    ///
+    /// Transient failures do not end the wait: a connection aborted before it was accepted is
+    /// skipped at once, and when the process or system is out of file descriptors or memory
+    /// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) a warning is logged through `tracing` and the
+    /// accept is retried every 100 ms, the pending connection staying queued in the kernel,
+    /// until it succeeds. Other errors are returned.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, peer) = poll_fn(|cx| {
-            self.reg.poll_io(Direction::Read, cx, || {
-                socket::accept(self.inner.as_raw_fd())
-            })
-        })
-        .await?;
+        let (fd, peer) = accept_loop(&self.io, |l| socket::accept(l.as_raw_fd())).await?;
         Ok((TcpStream::from_fd(fd)?, peer))
+    }
+
+    /// [`accept`](Self::accept) with a deadline: a `TimedOut` error if no connection arrives
+    /// within `timeout`. The listener stays usable either way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kettle::net::TcpListener;
+    /// kettle::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let err = listener.accept_timeout(Duration::from_millis(10)).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// });
+    /// ```
+    pub async fn accept_timeout(&self, timeout: Duration) -> io::Result<(TcpStream, SocketAddr)> {
+        with_timeout(self.accept(), timeout, "accept timed out").await
     }
 
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        self.io.get_ref().local_addr()
+    }
+}
+
+/// Runs `op` under `timeout`, turning the deadline into an `io::ErrorKind::TimedOut` error.
+pub(crate) async fn with_timeout<T>(
+    op: impl std::future::Future<Output = io::Result<T>>,
+    timeout: Duration,
+    what: &'static str,
+) -> io::Result<T> {
+    match crate::wait_for(op, timeout).await {
+        Ok(result) => result,
+        Err(e) if e.is_timeout() => Err(io::Error::new(io::ErrorKind::TimedOut, what)),
+        Err(e) => Err(io::Error::other(e)),
     }
 }
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+        self.io.as_raw_fd()
     }
 }
 
@@ -97,9 +136,7 @@ impl std::fmt::Debug for TcpListener {
 /// Reads and writes take `&self`, so one task may read while another writes (the stream can be
 /// shared through an `Rc`, and `&TcpStream` implements `AsyncRead`/`AsyncWrite` too).
 pub struct TcpStream {
-    // Field order matters: the registration is dropped (deregistered) before the fd closes.
-    reg: Registration,
-    inner: std::net::TcpStream,
+    io: Registered<std::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -109,94 +146,176 @@ impl TcpStream {
         let connected = socket::start_connect(&fd, &addr)?;
         let stream = TcpStream::from_fd(fd)?;
         if !connected {
-            // The connect finishes when the socket turns writable; SO_ERROR says how.
-            poll_fn(|cx| stream.reg.poll_ready(Direction::Write, cx)).await?;
-            if let Some(e) = socket::take_error(stream.as_raw_fd())? {
-                return Err(e);
-            }
+            stream.io.finish_connect().await?;
         }
         Ok(stream)
     }
 
+    /// [`connect`](Self::connect) with a deadline: a `TimedOut` error if the connection is not
+    /// established within `timeout` (the half-open socket is closed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kettle::net::{TcpListener, TcpStream};
+    /// kettle::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let s = TcpStream::connect_timeout(addr, Duration::from_secs(5)).await.unwrap();
+    ///     assert_eq!(s.peer_addr().unwrap(), addr);
+    /// });
+    /// ```
+    pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        with_timeout(TcpStream::connect(addr), timeout, "connect timed out").await
+    }
+
     fn from_fd(fd: OwnedFd) -> io::Result<TcpStream> {
-        let reg = Registration::new(fd.as_raw_fd())?;
         Ok(TcpStream {
-            reg,
-            inner: std::net::TcpStream::from(fd),
+            io: Registered::new(std::net::TcpStream::from(fd))?,
         })
     }
 
-    /// Reads into `buf`; `Ok(0)` means the peer closed its side (EOF).
+    /// Reads into `buf`; `Ok(0)` means the peer closed its side (EOF). Cancellation-safe.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read_priv(cx, buf)).await
+        self.io.read(buf).await
     }
 
     /// Reads exactly `buf.len()` bytes; an `UnexpectedEof` error if the peer closes first.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
+    /// Not cancellation-safe: bytes read before a cancellation are lost with the future.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        self.io.read_exact(buf).await
     }
 
-    /// Writes some of `buf`, returning how much.
+    /// Writes some of `buf`, returning how much. Cancellation-safe.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write_priv(cx, buf)).await
+        self.io.write(buf).await
     }
 
-    /// Writes all of `buf`, waiting while the kernel's send buffer is full.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    /// Writes all of `buf`, waiting while the kernel's send buffer is full. Not
+    /// cancellation-safe: a cancelled call may have sent part of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.io.write_all(buf).await
+    }
+
+    /// Polls for a read into `buf` (the poll form of [`read`](Self::read)).
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_read(cx, buf)
+    }
+
+    /// Polls for a write of `buf` (the poll form of [`write`](Self::write)).
+    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_write(cx, buf)
     }
 
     /// Shuts down the read half, the write half (sends FIN: the peer reads EOF) or both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.shutdown(how)
+        self.io.get_ref().shutdown(how)
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
+        self.io.get_ref().peer_addr()
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        self.io.get_ref().local_addr()
     }
 
     /// Disables (true) or enables Nagle's algorithm.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.inner.set_nodelay(on)
+        self.io.get_ref().set_nodelay(on)
     }
 
     /// Whether Nagle's algorithm is disabled.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.nodelay()
+        self.io.get_ref().nodelay()
     }
 
-    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(Direction::Read, cx, || (&self.inner).read(buf))
+    /// Turns TCP keep-alive on, probing the peer after `idle` without traffic (whole seconds,
+    /// rounded up, at least one), or off with `None`. Probing detects peers that vanished
+    /// without a FIN or RST (a crashed host, a dropped NAT mapping), which would otherwise
+    /// leave a reader waiting forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kettle::net::{TcpListener, TcpStream};
+    /// kettle::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let s = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     s.set_keepalive(Some(Duration::from_secs(30))).unwrap();
+    ///     assert_eq!(s.keepalive().unwrap(), Some(Duration::from_secs(30)));
+    ///     s.set_keepalive(None).unwrap();
+    ///     assert_eq!(s.keepalive().unwrap(), None);
+    /// });
+    /// ```
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        options::set_keepalive(self.as_raw_fd(), idle)
     }
 
-    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(Direction::Write, cx, || (&self.inner).write(buf))
+    /// The keep-alive idle time, or `None` if keep-alive is off.
+    pub fn keepalive(&self) -> io::Result<Option<Duration>> {
+        options::keepalive(self.as_raw_fd())
+    }
+
+    /// Sets `SO_LINGER`, what closing the socket does with unsent data. `None` (the default):
+    /// close at once, the kernel sends the rest in the background. `Some(d)`: closing waits up
+    /// to `d` (whole seconds, a fraction rounds up) for the data to go out. `Some(ZERO)`:
+    /// closing discards unsent data and resets the connection (the peer sees
+    /// `ConnectionReset`), which also skips `TIME_WAIT`.
+    ///
+    /// A non-zero linger makes dropping the stream block the loop's thread while data drains;
+    /// prefer `None` or zero on an event loop.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        socket::set_linger(self.as_raw_fd(), linger)
+    }
+
+    /// The `SO_LINGER` setting (see [`set_linger`](Self::set_linger)).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        socket::linger(self.as_raw_fd())
+    }
+
+    /// Asks for a kernel receive buffer of `size` bytes (`SO_RCVBUF`). Linux doubles the
+    /// value for bookkeeping and caps it at `net.core.rmem_max`, so
+    /// [`recv_buffer_size`](Self::recv_buffer_size) reads back a different number.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        options::set_recv_buffer_size(self.as_raw_fd(), size)
+    }
+
+    /// The kernel receive buffer size (`SO_RCVBUF`).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        options::recv_buffer_size(self.as_raw_fd())
+    }
+
+    /// Asks for a kernel send buffer of `size` bytes (`SO_SNDBUF`); doubled and capped like
+    /// [`set_recv_buffer_size`](Self::set_recv_buffer_size).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        options::set_send_buffer_size(self.as_raw_fd(), size)
+    }
+
+    /// The kernel send buffer size (`SO_SNDBUF`).
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        options::send_buffer_size(self.as_raw_fd())
+    }
+
+    /// Sets the time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        options::set_ttl(self.as_raw_fd(), &self.local_addr()?, ttl)
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        options::ttl(self.as_raw_fd(), &self.local_addr()?)
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        socket::take_error(self.as_raw_fd())
     }
 }
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+        self.io.as_raw_fd()
     }
 }
 
@@ -209,59 +328,4 @@ impl std::fmt::Debug for TcpStream {
     }
 }
 
-impl futures_io::AsyncRead for &TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_read_priv(cx, buf)
-    }
-}
-
-impl futures_io::AsyncWrite for &TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_priv(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Writes go straight to the kernel; there is no user-space buffer to flush.
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.inner.shutdown(Shutdown::Write))
-    }
-}
-
-impl futures_io::AsyncRead for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_read_priv(cx, buf)
-    }
-}
-
-impl futures_io::AsyncWrite for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_priv(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self).poll_close(cx)
-    }
-}
+impl_async_io!(TcpStream, io);

@@ -1,24 +1,59 @@
 //! Socket syscalls the standard library does not expose: non-blocking `socket`, `connect`
-//! that may return `EINPROGRESS`, `listen` with a chosen backlog, `accept4`, `SO_ERROR`.
+//! that may return `EINPROGRESS`, `listen` with a chosen backlog, `accept4`, `SO_ERROR`,
+//! `SO_LINGER`, and the Unix-domain variants of `bind`/`connect`/`socketpair`.
 
+use std::ffi::OsStr;
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
 
 use super::cvt;
 
-/// A new non-blocking, close-on-exec TCP socket for `addr`'s family.
-pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
-    let domain = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+/// A new non-blocking, close-on-exec socket. Both flags are set atomically by `socket` itself,
+/// so no other thread's `fork`/`exec` can inherit the fd in between.
+pub(crate) fn new_socket(domain: i32, ty: i32) -> io::Result<OwnedFd> {
+    let ty = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: plain syscall returning a fresh fd on success.
     let fd = cvt(unsafe { libc::socket(domain, ty, 0) })?;
     // SAFETY: the fd was just created and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn inet_domain(addr: &SocketAddr) -> i32 {
+    match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
+
+/// A new non-blocking, close-on-exec TCP socket for `addr`'s family.
+pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    new_socket(inet_domain(addr), libc::SOCK_STREAM)
+}
+
+/// A new non-blocking, close-on-exec UDP socket for `addr`'s family.
+pub(crate) fn udp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    new_socket(inet_domain(addr), libc::SOCK_DGRAM)
+}
+
+/// A new non-blocking, close-on-exec Unix-domain socket of type `ty` (`SOCK_STREAM`,
+/// `SOCK_DGRAM`).
+pub(crate) fn unix_socket(ty: i32) -> io::Result<OwnedFd> {
+    new_socket(libc::AF_UNIX, ty)
+}
+
+/// A connected pair of non-blocking, close-on-exec Unix-domain sockets of type `ty`.
+pub(crate) fn unix_pair(ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    let ty = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` is a live array of two c_ints for the kernel to fill.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both fds were just created by socketpair and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Sets an integer socket option.
@@ -51,8 +86,8 @@ pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
 }
 
-/// Binds and listens with the given backlog.
-pub(crate) fn bind_listen(fd: &OwnedFd, addr: &SocketAddr, backlog: i32) -> io::Result<()> {
+/// Binds to an internet address.
+pub(crate) fn bind(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {
     let (storage, len) = to_sockaddr(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
     cvt(unsafe {
@@ -62,34 +97,129 @@ pub(crate) fn bind_listen(fd: &OwnedFd, addr: &SocketAddr, backlog: i32) -> io::
             len,
         )
     })?;
+    Ok(())
+}
+
+/// Marks a bound stream socket as listening, with the given backlog.
+pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
     // SAFETY: plain syscall on an fd we own.
     cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
     Ok(())
+}
+
+/// Binds and listens with the given backlog.
+pub(crate) fn bind_listen(fd: &OwnedFd, addr: &SocketAddr, backlog: i32) -> io::Result<()> {
+    bind(fd, addr)?;
+    listen(fd, backlog)
 }
 
 /// Starts a non-blocking connect. `Ok(true)`: connected at once; `Ok(false)`: in progress
 /// (wait for writability, then check [`take_error`]).
 pub(crate) fn start_connect(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<bool> {
     let (storage, len) = to_sockaddr(addr);
-    loop {
-        // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
-        let r = unsafe {
-            libc::connect(
-                fd.as_raw_fd(),
-                (&storage as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINPROGRESS) => return Ok(false),
-            Some(libc::EINTR) => continue,
-            _ => return Err(err),
-        }
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes and outlives the call.
+    unsafe { raw_connect(fd, (&storage as *const libc::sockaddr_storage).cast(), len) }
+}
+
+/// Binds a Unix-domain socket to a filesystem path.
+pub(crate) fn bind_unix(fd: &OwnedFd, path: &Path) -> io::Result<()> {
+    let (addr, len) = to_sockaddr_un(path)?;
+    // SAFETY: `addr` holds a valid sockaddr_un of `len` bytes.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    })?;
+    Ok(())
+}
+
+/// Starts a non-blocking connect of a Unix-domain socket, like [`start_connect`]. A listener
+/// whose backlog is full makes Linux fail at once with `EAGAIN` (a `WouldBlock` error) rather
+/// than leave the connect in progress; the caller decides whether to retry.
+pub(crate) fn start_connect_unix(fd: &OwnedFd, path: &Path) -> io::Result<bool> {
+    let (addr, len) = to_sockaddr_un(path)?;
+    // SAFETY: `addr` holds a valid sockaddr_un of `len` bytes and outlives the call.
+    unsafe { raw_connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) }
+}
+
+/// `connect` with `EINTR` retried and `EINPROGRESS` reported as `Ok(false)`.
+///
+/// # Safety
+///
+/// `addr` must point to a valid socket address of `len` bytes for the duration of the call.
+unsafe fn raw_connect(
+    fd: &OwnedFd,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> io::Result<bool> {
+    // SAFETY: the caller guarantees `addr`/`len` describe a valid socket address.
+    if unsafe { libc::connect(fd.as_raw_fd(), addr, len) } == 0 {
+        return Ok(true);
     }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINPROGRESS) => Ok(false),
+        // An interrupted connect goes on in the background (POSIX); calling connect again
+        // would only say EALREADY, so it is "in progress" too.
+        Some(libc::EINTR) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Sets `SO_LINGER`: `None` turns lingering off (close returns at once and the kernel sends
+/// what is queued in the background); `Some(d)` makes close wait up to `d` for queued data to
+/// go out, and `Some(Duration::ZERO)` makes close drop the data and send an RST. A non-zero
+/// duration under a second rounds up to one second, so it never turns into the RST case.
+pub(crate) fn set_linger(fd: RawFd, linger: Option<Duration>) -> io::Result<()> {
+    let value = match linger {
+        None => libc::linger {
+            l_onoff: 0,
+            l_linger: 0,
+        },
+        Some(d) => {
+            let mut secs = d.as_secs().min(i32::MAX as u64) as i32;
+            if secs == 0 && !d.is_zero() {
+                secs = 1;
+            }
+            libc::linger {
+                l_onoff: 1,
+                l_linger: secs,
+            }
+        }
+    };
+    // SAFETY: passes a pointer to a live `linger` and its size.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&value as *const libc::linger).cast(),
+            mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// Reads `SO_LINGER` back (see [`set_linger`]).
+pub(crate) fn linger(fd: RawFd) -> io::Result<Option<Duration>> {
+    let mut value = libc::linger {
+        l_onoff: 0,
+        l_linger: 0,
+    };
+    let mut len = mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: passes a live `linger` buffer and its size; any bit pattern is a valid linger.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&mut value as *mut libc::linger).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((value.l_onoff != 0).then(|| Duration::from_secs(value.l_linger.max(0) as u64)))
 }
 
 /// Accepts one connection: a non-blocking, close-on-exec fd and the peer's address.
@@ -154,6 +284,36 @@ fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// A `sockaddr_un` for a filesystem path. Paths with a NUL byte (including Linux's abstract
+/// names, which start with one) and paths too long for `sun_path` are rejected.
+fn to_sockaddr_un(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: an all-zero sockaddr_un is a valid value (and leaves the path NUL-terminated).
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = OsStr::as_bytes(path.as_os_str());
+    if bytes.is_empty() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a Unix socket path must be non-empty and contain no NUL byte",
+        ));
+    }
+    // Keep room for the terminating NUL, which some tools expect even though Linux does not.
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a Unix socket path must be shorter than {} bytes",
+                addr.sun_path.len()
+            ),
+        ));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    let path_offset = mem::offset_of!(libc::sockaddr_un, sun_path);
+    Ok((addr, (path_offset + bytes.len() + 1) as libc::socklen_t))
+}
+
 fn from_sockaddr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
     match storage.ss_family as i32 {
         libc::AF_INET => {
@@ -186,6 +346,22 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_paths_are_checked() {
+        let (addr, len) = to_sockaddr_un(Path::new("/tmp/k.sock")).unwrap();
+        assert_eq!(addr.sun_family as i32, libc::AF_UNIX);
+        assert_eq!(
+            len as usize,
+            mem::offset_of!(libc::sockaddr_un, sun_path) + "/tmp/k.sock".len() + 1
+        );
+        assert_eq!(addr.sun_path[11], 0);
+        for bad in ["", "a\0b", &"x".repeat(108)] {
+            let err = to_sockaddr_un(Path::new(bad)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        assert!(to_sockaddr_un(Path::new(&"x".repeat(107))).is_ok());
+    }
 
     #[test]
     fn sockaddr_round_trips() {

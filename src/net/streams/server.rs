@@ -4,10 +4,12 @@
 //!
 //! A [`Server`] is a cheap handle over shared `Inner` state. Per listening socket, one *accept
 //! task* loops on `accept` and spawns one *connection task* per connection, running the user's
-//! handler. The listeners themselves live in `Inner::listeners`, not in the accept tasks: an
-//! accept task borrows its listener only inside a single poll. That lets [`Server::close`] drop
-//! the listeners (closing the sockets, so new connections are refused) synchronously, as
-//! asyncio's `close()` does, and then cancel the accept tasks.
+//! handler. The listeners and their pending accept futures live in `Inner::slots`, not in the
+//! accept tasks: an accept task borrows its slot only inside a single poll. That lets
+//! [`Server::close`] drop the listeners (closing the sockets, so new connections are refused)
+//! synchronously, as asyncio's `close()` does, and then cancel the accept tasks. (Were the
+//! listener owned by the task, it would only close when the loop next reached the cancelled
+//! task, and a client connecting in between would be accepted by the kernel and then reset.)
 //!
 //! Connection tasks are tracked in `Inner::conns` (for [`Server::abort_clients`]); each holds
 //! a guard that removes it when the task ends by any means (return, panic, cancellation).
@@ -20,20 +22,14 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
-use std::time::Duration;
+use std::task::{ready, Poll};
 
 use super::{from_tcp, StreamReader, StreamWriter};
-use crate::net::{lookup_host, TcpListener};
+use crate::net::{lookup_host, TcpListener, TcpStream};
 use crate::sync::Event;
 use crate::TaskRef;
-
-/// How long accepting pauses after an error such as `EMFILE` (out of file descriptors). The
-/// pending connection stays in the backlog and the listener stays readable, so retrying at once
-/// would spin; asyncio waits 1 s, a shorter pause recovers sooner at negligible cost.
-const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// What a connection handler may return. `()` needs no reporting; an `Err` from a
 /// `Result<(), E>` handler is logged as a `tracing` warning naming the peer, the way asyncio
@@ -65,8 +61,9 @@ pub struct Server {
 }
 
 struct Inner {
-    /// The listening sockets; emptied (closing them) by `close`.
-    listeners: RefCell<Vec<TcpListener>>,
+    /// The listening sockets with their pending accepts; emptied (closing the sockets) by
+    /// `close`.
+    slots: RefCell<Vec<Slot>>,
     /// Their addresses, kept for `sockets()` and `Debug`.
     addrs: Vec<SocketAddr>,
     /// One accept loop per listener; cancelled by `close`.
@@ -180,7 +177,15 @@ where
         .collect::<io::Result<Vec<_>>>()?;
     let count = listeners.len();
     let inner = Rc::new(Inner {
-        listeners: RefCell::new(listeners),
+        slots: RefCell::new(
+            listeners
+                .into_iter()
+                .map(|l| Slot {
+                    listener: Rc::new(l),
+                    pending: None,
+                })
+                .collect(),
+        ),
         addrs,
         accept_tasks: RefCell::new(Vec::new()),
         conns: RefCell::new(HashMap::new()),
@@ -196,6 +201,19 @@ where
     Ok(Server { inner })
 }
 
+/// The pending `accept` of one listener, owning (a handle on) the listener so that it can be
+/// kept across polls: `accept` may wait on a timer (its back-off when out of file descriptors),
+/// which a fresh future per poll would lose.
+type PendingAccept = Pin<Box<dyn Future<Output = io::Result<(TcpStream, SocketAddr)>>>>;
+
+/// One listening socket and its accept in progress.
+struct Slot {
+    /// The socket. Only this and `pending` hold it, so dropping the slot closes it.
+    listener: Rc<TcpListener>,
+    /// The accept being waited for, if any.
+    pending: Option<PendingAccept>,
+}
+
 /// Accepts connections on listener `index` until the server closes.
 async fn accept_loop<H, Fut>(inner: Rc<Inner>, index: usize, handler: Rc<H>)
 where
@@ -204,30 +222,32 @@ where
     Fut::Output: HandlerResult,
 {
     loop {
-        // Borrow the listener for this poll only (see the module docs). `accept` is
-        // cancellation-safe, so a fresh accept future per poll loses nothing.
+        // Borrow the slot for this poll only (see the module docs).
         let accepted = poll_fn(|cx| {
-            let listeners = inner.listeners.borrow();
-            let Some(listener) = listeners.get(index) else {
-                return Poll::Ready(None);
+            let mut slots = inner.slots.borrow_mut();
+            let Some(slot) = slots.get_mut(index) else {
+                return Poll::Ready(None); // closed
             };
-            let accept = pin!(listener.accept());
-            accept.poll(cx).map(Some)
+            let pending = slot.pending.get_or_insert_with(|| {
+                let listener = slot.listener.clone();
+                Box::pin(async move { listener.accept().await })
+            });
+            let out = ready!(pending.as_mut().poll(cx));
+            slot.pending = None;
+            Poll::Ready(Some(out))
         })
         .await;
         let (stream, peer) = match accepted {
-            None => return, // closed
+            None => return,
             Some(Ok(conn)) => conn,
             Some(Err(e)) => {
-                match e.kind() {
-                    // The client gave up before we accepted: nothing to do.
-                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {}
-                    _ => {
-                        tracing::warn!("accept failed, pausing before retrying: {e}");
-                        crate::sleep(ACCEPT_RETRY_DELAY).await;
-                    }
-                }
-                continue;
+                // `accept` already rides out transient failures (aborted connections, fd
+                // exhaustion); what reaches here means the listener itself is broken.
+                tracing::error!(
+                    addr = ?inner.addrs.get(index),
+                    "accept failed; no longer accepting on this address: {e}"
+                );
+                return;
             }
         };
         let (reader, writer) = from_tcp(stream);
@@ -269,9 +289,10 @@ impl Server {
         if self.inner.closed.is_set() {
             return;
         }
-        // Dropping the listeners deregisters and closes them.
-        let listeners = std::mem::take(&mut *self.inner.listeners.borrow_mut());
-        drop(listeners);
+        // Dropping the slots (listeners and pending accepts) deregisters and closes the
+        // sockets.
+        let slots = std::mem::take(&mut *self.inner.slots.borrow_mut());
+        drop(slots);
         for task in self.inner.accept_tasks.borrow_mut().drain(..) {
             task.cancel();
         }
