@@ -17,8 +17,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
-use futures_io::AsyncRead;
-
 use super::{Connection, StreamError};
 
 /// The default buffer limit, as asyncio's (`2**16`).
@@ -357,7 +355,7 @@ impl StreamReader {
         }
         let room = self.make_room(max.max(1));
         let slot = &mut self.buf[self.end..self.end + room];
-        let got = ready!(Pin::new(&mut &self.conn.stream).poll_read(cx, slot));
+        let got = ready!(self.conn.stream.poll_read(cx, slot));
         match got {
             Ok(_) | Err(_) if self.conn.closed.get() => {
                 // Closed by our writer while we waited: end of stream (see `Connection`).

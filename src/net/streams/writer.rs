@@ -32,11 +32,8 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-
-use futures_io::AsyncWrite;
 
 use super::Connection;
 use crate::net::TcpStream;
@@ -289,7 +286,7 @@ impl StreamWriter {
             // why a no-op waker is safe here).
             let mut cx = Context::from_waker(Waker::noop());
             loop {
-                match Pin::new(&mut &self.conn.stream).poll_write(&mut cx, rest) {
+                match self.conn.stream.poll_write(&mut cx, rest) {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         rest = &rest[n..];
                         if rest.is_empty() {
@@ -526,7 +523,7 @@ async fn flush(conn: Rc<Connection>, state: Rc<RefCell<State>>) {
                 return Poll::Ready(());
             }
             let pos = st.pos;
-            match Pin::new(&mut &conn.stream).poll_write(cx, &st.buf[pos..]) {
+            match conn.stream.poll_write(cx, &st.buf[pos..]) {
                 Poll::Ready(Ok(0)) => {
                     let wakers = st.fail(&io::ErrorKind::WriteZero.into());
                     drop(st);
