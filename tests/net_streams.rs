@@ -194,6 +194,37 @@ async fn start_server_on_a_name_listens_on_one_port_for_all_its_addresses() {
     server.close();
 }
 
+#[kettle::test]
+async fn start_server_reports_a_port_in_use() {
+    let (server, port) = serve(line_echo).await;
+    let err = kettle::start_server(line_echo, "127.0.0.1", port)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+    server.close();
+}
+
+#[kettle::test]
+async fn from_tcp_wraps_a_plain_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = kettle::spawn(async move {
+        let (conn, _) = listener.accept().await.unwrap();
+        let (r, w) = kettle::net::streams::from_tcp(conn);
+        line_echo(r, w).await
+    });
+    let client = kettle::net::TcpStream::connect(addr).await.unwrap();
+    let (mut r, w) = kettle::net::streams::from_tcp(client);
+    w.write(b"wrapped\n");
+    assert_eq!(r.readline().await.unwrap(), b"wrapped\n");
+    w.write_eof();
+    kettle::wait_for(server, LATE)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 // ---- reader edge cases ----
 
 #[kettle::test]
