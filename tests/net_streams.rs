@@ -225,6 +225,42 @@ async fn from_tcp_wraps_a_plain_connection() {
         .unwrap();
 }
 
+#[kettle::test]
+async fn servers_sharing_a_port_with_reuse_port_split_the_clients() {
+    use kettle::net::streams::{start_server_with, ServerOptions};
+    use kettle::net::ListenOptions;
+    let options = ServerOptions {
+        listen: ListenOptions::new().reuse_port(true),
+        limit: 100,
+    };
+    let counts = [Rc::new(Cell::new(0u32)), Rc::new(Cell::new(0u32))];
+    let handler = |count: Rc<Cell<u32>>| {
+        move |r: StreamReader, w: StreamWriter| {
+            count.set(count.get() + 1);
+            assert_eq!(r.limit(), 100);
+            line_echo(r, w)
+        }
+    };
+    let a = start_server_with(handler(counts[0].clone()), "127.0.0.1", 0, options)
+        .await
+        .unwrap();
+    let port = a.sockets()[0].port();
+    let b = start_server_with(handler(counts[1].clone()), "127.0.0.1", port, options)
+        .await
+        .unwrap();
+    for i in 0..50 {
+        let (mut r, w) = connect(port).await;
+        let msg = format!("{i}\n");
+        w.write(msg.as_bytes());
+        assert_eq!(r.readline().await.unwrap(), msg.as_bytes());
+    }
+    assert_eq!(counts[0].get() + counts[1].get(), 50);
+    // The kernel hashes connections over both listeners.
+    assert!(counts[0].get() > 0 && counts[1].get() > 0);
+    a.close();
+    b.close();
+}
+
 // ---- reader edge cases ----
 
 #[kettle::test]

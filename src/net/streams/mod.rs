@@ -65,7 +65,7 @@ use std::io;
 use std::rc::Rc;
 
 pub use reader::{Lines, StreamReader, DEFAULT_LIMIT};
-pub use server::{start_server, HandlerResult, Server};
+pub use server::{start_server, start_server_with, HandlerResult, Server, ServerOptions};
 pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 
 use crate::net::{lookup_host, TcpStream};

@@ -26,8 +26,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Poll};
 
-use super::{from_tcp, StreamReader, StreamWriter};
-use crate::net::{lookup_host, TcpListener, TcpStream};
+use super::{from_tcp, StreamReader, StreamWriter, DEFAULT_LIMIT};
+use crate::net::{lookup_host, ListenOptions, TcpListener, TcpStream};
 use crate::sync::Event;
 use crate::TaskRef;
 
@@ -72,6 +72,8 @@ struct Inner {
     conns: RefCell<HashMap<u64, TaskRef>>,
     /// Number for the next connection.
     next_conn: Cell<u64>,
+    /// The reader limit of each connection.
+    limit: usize,
     /// Set by `close`.
     closed: Event,
     /// Set once closed and every connection task has ended.
@@ -148,6 +150,61 @@ where
     Fut: Future + 'static,
     Fut::Output: HandlerResult,
 {
+    start_server_with(handler, host, port, ServerOptions::default()).await
+}
+
+/// Options of [`start_server_with`]: asyncio's `limit`, `backlog`, `reuse_address` and
+/// `reuse_port` arguments of `start_server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// How the listening sockets are bound (backlog, `SO_REUSEADDR`, `SO_REUSEPORT`).
+    pub listen: ListenOptions,
+    /// The buffer limit of each connection's [`StreamReader`] (default [`DEFAULT_LIMIT`]).
+    pub limit: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            listen: ListenOptions::default(),
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// [`start_server`] with [`ServerOptions`]. With `reuse_port`, a thread-per-core program
+/// starts one server per loop on the same port and the kernel spreads the connections over
+/// them.
+///
+/// ```
+/// use kettle::net::streams::{start_server_with, ServerOptions};
+/// use kettle::net::{ListenOptions, StreamReader, StreamWriter};
+/// kettle::run(async {
+///     let options = ServerOptions {
+///         listen: ListenOptions::new().reuse_port(true),
+///         limit: 1024,
+///     };
+///     let handler = |r: StreamReader, _w: StreamWriter| async move {
+///         assert_eq!(r.limit(), 1024);
+///     };
+///     let a = start_server_with(handler, "127.0.0.1", 0, options).await.unwrap();
+///     let port = a.sockets()[0].port();
+///     // A second server on the same port (in a real program: on another core's loop).
+///     let b = start_server_with(handler, "127.0.0.1", port, options).await.unwrap();
+///     assert_eq!(b.sockets()[0].port(), port);
+/// });
+/// ```
+pub async fn start_server_with<H, Fut>(
+    handler: H,
+    host: &str,
+    port: u16,
+    options: ServerOptions,
+) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
     let host = if host.is_empty() { "0.0.0.0" } else { host };
     let addrs = lookup_host(host, port).await?;
     let mut listeners = Vec::new();
@@ -157,7 +214,7 @@ where
         if chosen_port != 0 {
             addr.set_port(chosen_port);
         }
-        match TcpListener::bind(addr) {
+        match TcpListener::bind_with(addr, options.listen) {
             Ok(l) => {
                 chosen_port = l.local_addr()?.port();
                 listeners.push(l);
@@ -190,6 +247,7 @@ where
         accept_tasks: RefCell::new(Vec::new()),
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
+        limit: options.limit,
         closed: Event::new(),
         finished: Event::new(),
     });
@@ -250,7 +308,8 @@ where
                 return;
             }
         };
-        let (reader, writer) = from_tcp(stream);
+        let (mut reader, writer) = from_tcp(stream);
+        reader.set_limit(inner.limit);
         let id = inner.next_conn.get();
         inner.next_conn.set(id + 1);
         let guard = ConnGuard {
