@@ -17,7 +17,19 @@ pub const CHILD_FLAG: &str = "--child-run";
 /// Keys whose values are expected to differ from run to run (times, memory). Every other key in
 /// a result line is a parameter or a checksum, which must be identical across runs and across
 /// runtimes; a difference means one runtime computed something else and the timing is void.
-pub const MEASURED_KEYS: &[&str] = &["elapsed_s", "ns_per_rt", "peak_rss_mb"];
+pub const MEASURED_KEYS: &[&str] = &[
+    "elapsed_s",
+    "ns_per_rt",
+    "peak_rss_mb",
+    // echo: round trips in a fixed time vary, and so does everything derived from them.
+    "round_trips",
+    "rt_per_s",
+    "p50_us",
+    "p99_us",
+    "server_cpu_us_per_rt",
+    "server_cpu_util",
+    "client_cpu_util",
+];
 
 /// An async runtime under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

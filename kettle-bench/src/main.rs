@@ -10,6 +10,10 @@
 //!   sleep N       N concurrent tasks sleeping pseudo-random 0..=1000 ms; ideal elapsed = max delay
 //!   pingpong N    N round trips between two tasks over two capacity-1 channels
 //!
+//!   echo          TCP echo servers (kettle, tokio, bare epoll) under a closed-loop client on
+//!                 another core; server CPU per round trip, throughput, latency
+//!                 (see `workloads/echo` and `--help` for its options)
+//!
 //!   --runs K               measurements per runtime (default 5)
 //!   --cpu C                the core every measurement is pinned to (default 0)
 //!   --runtime R            kettle, tokio or both (default both)
@@ -76,6 +80,9 @@ enum Command {
         runtime: Runtime,
         cpu: usize,
     },
+    /// `echo`, `echo-server` or `echo-client`: two processes on two cores, run by their own
+    /// module.
+    Echo(workloads::echo::Command),
 }
 
 const USAGE: &str = "\
@@ -92,7 +99,11 @@ options:
   -h, --help               this message";
 
 fn usage() -> String {
-    format!("{USAGE}{}\n{OPTIONS}", workloads::USAGE)
+    format!(
+        "{USAGE}{}\n{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}",
+        workloads::USAGE,
+        workloads::echo::USAGE
+    )
 }
 
 fn main() -> ExitCode {
@@ -104,10 +115,11 @@ fn main() -> ExitCode {
         }
     }
     match parse(&args) {
-        Ok(Command::Help) => {
+        Ok(Command::Help) | Ok(Command::Echo(workloads::echo::Command::Help)) => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
+        Ok(Command::Echo(echo)) => workloads::echo::run(echo),
         Ok(Command::Child {
             workload,
             runtime,
@@ -134,6 +146,9 @@ fn usage_error(msg: &str) -> ExitCode {
 /// options this function does not know, belongs to the workload, so a future `--port` needs no
 /// change here.
 fn parse(args: &[String]) -> Result<Command, String> {
+    if let Some(echo) = workloads::echo::parse(args) {
+        return echo.map(Command::Echo);
+    }
     let mut runs = 5usize;
     let mut cpu = 0usize;
     let mut runtime_choice: Option<Vec<Runtime>> = None;

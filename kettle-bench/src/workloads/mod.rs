@@ -1,11 +1,15 @@
 //! The workloads: one module each, every module with a `kettle` and a `tokio` function that run
 //! the same program on the two runtimes and return the same result keys.
 //!
-//! To add a workload (say `echo-server --port P`): write `src/workloads/echo_server.rs` with its
+//! `echo` is the exception: it needs a server and a client process on two cores, so it has its
+//! own commands, parser and orchestration in [`echo`].
+//!
+//! To add a single-process workload: write `src/workloads/echo_server.rs` with its
 //! argument type, `kettle` and `tokio` functions, add a variant to [`Workload`], and a line to
 //! [`Workload::parse`], [`Workload::params`], [`Workload::run`] and [`USAGE`]. The harness needs
 //! no change.
 
+pub mod echo;
 pub mod pingpong;
 pub mod sleep;
 pub mod spawn;

@@ -1,0 +1,264 @@
+//! The load generator: `conns` connections in a closed loop, on a bare epoll loop.
+//!
+//! It is written without any runtime so that it is the same client for every server, and so
+//! that it costs as little as possible: the less CPU the client needs per round trip, the more
+//! of the load is the server's. Each connection sends a `size`-byte message, waits for all of
+//! it to come back, checks that it is the same bytes, and sends the next one.
+//!
+//! A warm-up (a tenth of the run, at most one second) lets connections, caches and the
+//! servers' buffers settle; only round trips completed in the measured window that follows are
+//! counted, and the server's CPU time is read at both ends of that window.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::sys::{self, Epoll};
+use super::ClientArgs;
+use crate::harness::Fields;
+
+/// The longest warm-up, however long the run.
+const MAX_WARMUP: Duration = Duration::from_secs(1);
+
+struct Conn {
+    stream: TcpStream,
+    /// The message in flight; its first bytes carry a sequence number so that a stale or
+    /// misrouted echo is caught.
+    send: Vec<u8>,
+    recv: Vec<u8>,
+    sent: usize,
+    received: usize,
+    seq: u64,
+    started: Instant,
+    /// Whether the fd is watched for `OUT` too (only while part of a message is unsent).
+    watching_out: bool,
+}
+
+impl Conn {
+    /// Starts the next round trip: new sequence number, clock started, as much written as
+    /// the kernel takes now.
+    fn start(&mut self, ep: &Epoll, token: u64, now: Instant) -> io::Result<()> {
+        self.seq += 1;
+        for (byte, seq_byte) in self.send.iter_mut().zip(self.seq.to_le_bytes()) {
+            *byte = seq_byte;
+        }
+        self.sent = 0;
+        self.received = 0;
+        self.started = now;
+        self.write_some(ep, token)
+    }
+
+    /// Writes the unsent rest of the message; watches for `OUT` while some remains.
+    fn write_some(&mut self, ep: &Epoll, token: u64) -> io::Result<()> {
+        while self.sent < self.send.len() {
+            match (&self.stream).write(&self.send[self.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let want_out = self.sent < self.send.len();
+        if want_out != self.watching_out {
+            let events = if want_out {
+                sys::IN | sys::OUT
+            } else {
+                sys::IN
+            };
+            ep.modify(self.stream.as_raw_fd(), events, token)?;
+            self.watching_out = want_out;
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived of the echo. True when the whole message is back (and checked).
+    fn read_some(&mut self) -> io::Result<bool> {
+        // Never more than the rest of this message: the next one's bytes stay in the kernel.
+        let want = self.send.len() - self.received;
+        match (&self.stream).read(&mut self.recv[self.received..self.received + want]) {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed a connection",
+            )),
+            Ok(n) => {
+                self.received += n;
+                if self.received < self.send.len() {
+                    return Ok(false);
+                }
+                if self.recv != self.send {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the echo of message {} differs from what was sent",
+                            self.seq
+                        ),
+                    ));
+                }
+                Ok(true)
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// CPU-time readings taken at the start of the measured window.
+struct Window {
+    start: Instant,
+    server_cpu: Option<Duration>,
+    client_cpu: Duration,
+}
+
+/// Runs the client and returns its result line (parameters, then measurements).
+pub fn run(args: &ClientArgs) -> io::Result<Fields> {
+    let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, args.port);
+    let ep = Epoll::new()?;
+    let mut conns = Vec::with_capacity(args.conns);
+    for i in 0..args.conns {
+        // A blocking connect keeps this simple; it only runs before the clock starts.
+        let stream = TcpStream::connect(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}")))?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        ep.add(stream.as_raw_fd(), sys::IN, i as u64)?;
+        // Bytes after the sequence number differ per connection, so crossed wires show.
+        let send: Vec<u8> = (0..args.size).map(|k| (k + i * 7) as u8).collect();
+        conns.push(Conn {
+            stream,
+            recv: vec![0; args.size],
+            send,
+            sent: 0,
+            received: 0,
+            seq: 0,
+            started: Instant::now(),
+            watching_out: false,
+        });
+    }
+
+    let secs = Duration::from_secs_f64(args.secs);
+    let warmup = (secs / 10).min(MAX_WARMUP);
+    let begin = Instant::now();
+    let measure_from = begin + warmup;
+    let mut end = measure_from + secs;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        conn.start(&ep, i as u64, begin)?;
+    }
+
+    let server_cpu = |pid: Option<u32>| pid.map(sys::process_cpu_time).transpose();
+    let mut window: Option<Window> = None;
+    // Latencies in nanoseconds (u32: up to 4.2 s), sized for a fast server so the vector
+    // rarely grows while measuring.
+    let mut latencies: Vec<u32> =
+        Vec::with_capacity((args.secs * 200_000.0).clamp(1024.0, 50_000_000.0) as usize);
+    let mut events = sys::event_buffer(args.conns.clamp(1, 1024));
+    let mut now = Instant::now();
+    while now < end {
+        if window.is_none() && now >= measure_from {
+            window = Some(Window {
+                start: now,
+                server_cpu: server_cpu(args.server_pid)?,
+                client_cpu: sys::own_cpu_time()?,
+            });
+            // The window is `secs` long from when it actually started.
+            end = now + secs;
+        }
+        let deadline = if window.is_some() { end } else { measure_from };
+        let n = ep.wait(&mut events, Some(deadline.saturating_duration_since(now)))?;
+        now = Instant::now();
+        for ev in &events[..n] {
+            let i = ev.u64 as usize;
+            let conn = &mut conns[i];
+            if ev.events & sys::OUT != 0 {
+                conn.write_some(&ep, ev.u64)?;
+            }
+            // IN, or an error or hang-up, which the read then reports.
+            if ev.events & !sys::OUT != 0 && conn.read_some()? {
+                now = Instant::now();
+                if window.is_some() {
+                    let ns = now.duration_since(conn.started).as_nanos();
+                    latencies.push(ns.min(u32::MAX as u128) as u32);
+                }
+                conn.start(&ep, ev.u64, now)?;
+            }
+        }
+    }
+
+    let elapsed = now.duration_since(window.as_ref().map_or(now, |w| w.start));
+    let server_cpu_end = server_cpu(args.server_pid)?;
+    let client_cpu_end = sys::own_cpu_time()?;
+    let Some(window) = window else {
+        return Err(io::Error::other("the measured window never started"));
+    };
+    if latencies.is_empty() {
+        return Err(io::Error::other(
+            "no round trip completed in the measured window: is the server stuck?",
+        ));
+    }
+    let round_trips = latencies.len();
+    latencies.sort_unstable();
+    let secs_f = elapsed.as_secs_f64();
+
+    let mut out = Fields::new()
+        .with("workload", "echo")
+        .with_all(args.params())
+        .with("round_trips", round_trips)
+        .with(
+            "rt_per_s",
+            format_args!("{:.0}", round_trips as f64 / secs_f),
+        )
+        .with(
+            "p50_us",
+            format_args!("{:.1}", percentile_us(&latencies, 0.50)),
+        )
+        .with(
+            "p99_us",
+            format_args!("{:.1}", percentile_us(&latencies, 0.99)),
+        );
+    if let (Some(before), Some(after)) = (window.server_cpu, server_cpu_end) {
+        let used = after.saturating_sub(before);
+        out.push(
+            "server_cpu_us_per_rt",
+            format_args!("{:.3}", used.as_secs_f64() * 1e6 / round_trips as f64),
+        );
+        out.push(
+            "server_cpu_util",
+            format_args!("{:.3}", used.as_secs_f64() / secs_f),
+        );
+    }
+    let client_used = client_cpu_end.saturating_sub(window.client_cpu);
+    out.push(
+        "client_cpu_util",
+        format_args!("{:.3}", client_used.as_secs_f64() / secs_f),
+    );
+    Ok(out)
+}
+
+/// The `q` quantile (nearest rank) of sorted nanosecond latencies, in microseconds.
+fn percentile_us(sorted_ns: &[u32], q: f64) -> f64 {
+    if sorted_ns.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted_ns.len() as f64).ceil() as usize;
+    sorted_ns[rank.clamp(1, sorted_ns.len()) - 1] as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile_us;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile_us(&v, 0.50), 50.0);
+        assert_eq!(percentile_us(&v, 0.99), 99.0);
+        assert_eq!(percentile_us(&[7000], 0.99), 7.0);
+        assert!(percentile_us(&[], 0.5).is_nan());
+    }
+}

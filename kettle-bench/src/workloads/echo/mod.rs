@@ -1,0 +1,717 @@
+//! `echo`: a TCP echo server on each runtime under a closed-loop load, and what it costs.
+//!
+//! Unlike the other workloads this one needs two processes on two cores: the server (pinned to
+//! one core) and the load generator (pinned to another), so it has its own three commands:
+//!
+//! * `echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]` serves on 127.0.0.1:P
+//!   until SIGTERM or SIGINT, then exits with status 0. Port 0 picks a free port. Once it
+//!   listens it prints `runtime=R port=P`, so a parent knows where to connect.
+//! * `echo-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]`
+//!   runs the load ([`client`]) and prints one result line.
+//! * `echo [--runs K] [--conns N] [--secs S] [--size B] [--runtime R|all]` runs both for each
+//!   server runtime in turn (kettle, tokio, epoll, kettle, ...), then prints every line, the
+//!   median per runtime and the ratios of Kettle to tokio and to the epoll floor.
+//!
+//! The result keys: `round_trips` completed in the measured window, `rt_per_s` (throughput),
+//! `p50_us`/`p99_us` (round-trip latency), `server_cpu_us_per_rt` (the server process's user +
+//! system CPU time over the window, per round trip: the efficiency figure, meaningful whether
+//! or not the server's core is saturated), `server_cpu_util` and `client_cpu_util` (share of
+//! one core used during the window; a client near 1.0 means the client, not the server, bounds
+//! the throughput).
+//!
+//! The `epoll` server is the floor: no runtime, one `epoll_wait` per batch of ready
+//! connections and one `read` and one `write` per message, so its cost is the kernel's.
+
+mod client;
+mod server;
+mod sys;
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::process::{Child, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{self, Fields};
+
+/// The usage lines for the three commands.
+pub const USAGE: &str = "\
+  echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]
+                echo server on 127.0.0.1:P (0: any free port) until SIGTERM/SIGINT
+  echo-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]
+                closed-loop load: N connections each sending B bytes and awaiting the echo
+  echo [--runs K] [--conns N] [--secs S] [--size B] [--runtime kettle|tokio|epoll|all]
+       [--server-cpu C] [--client-cpu C]
+                each server in a child on one core, the client on another; medians, ratios
+                defaults: --runs 5 --conns 64 --secs 10 --size 64, servers on CPU 0 and
+                clients on CPU 1 (--cpu for echo-server and echo-client)";
+
+/// Which echo server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// Kettle: a `TcpListener` and a task per connection.
+    Kettle,
+    /// tokio's `current_thread` runtime, the same design.
+    Tokio,
+    /// No runtime: a level-triggered epoll loop (the floor).
+    Epoll,
+}
+
+impl Server {
+    /// All three, in the order runs alternate and results print.
+    pub const ALL: [Server; 3] = [Server::Kettle, Server::Tokio, Server::Epoll];
+
+    /// The name on the command line and in result lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Kettle => "kettle",
+            Server::Tokio => "tokio",
+            Server::Epoll => "epoll",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Server> {
+        Server::ALL.into_iter().find(|rt| rt.name() == s)
+    }
+}
+
+/// `echo-server` arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerArgs {
+    /// The port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Which server.
+    pub server: Server,
+    /// The core to pin to.
+    pub cpu: usize,
+}
+
+/// `echo-client` arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientArgs {
+    /// The server's port on 127.0.0.1.
+    pub port: u16,
+    /// Concurrent connections, each with one message in flight.
+    pub conns: usize,
+    /// Length of the measured window in seconds (after the warm-up).
+    pub secs: f64,
+    /// Message size in bytes.
+    pub size: usize,
+    /// The core to pin to.
+    pub cpu: usize,
+    /// The server process, whose CPU time is measured if given.
+    pub server_pid: Option<u32>,
+}
+
+impl ClientArgs {
+    /// The parameters that make runs comparable, as result-line fields.
+    pub fn params(&self) -> Fields {
+        Fields::new()
+            .with("conns", self.conns)
+            .with("size", self.size)
+            .with("secs", self.secs)
+    }
+}
+
+/// `echo` arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchArgs {
+    /// Runs per server.
+    pub runs: usize,
+    /// The servers to measure.
+    pub servers: Vec<Server>,
+    /// The load, as passed to each client (`port` and `server_pid` are filled in per run).
+    pub load: ClientArgs,
+    /// The core every server is pinned to.
+    pub server_cpu: usize,
+}
+
+/// A parsed echo command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `-h` or `--help` anywhere.
+    Help,
+    /// `echo-server`.
+    Server(ServerArgs),
+    /// `echo-client`.
+    Client(ClientArgs),
+    /// `echo`.
+    Bench(BenchArgs),
+}
+
+const DEFAULT_CONNS: usize = 64;
+const DEFAULT_SECS: f64 = 10.0;
+const DEFAULT_SIZE: usize = 64;
+/// Large enough for bulk-transfer experiments, small enough that `conns` buffers fit in memory.
+const MAX_SIZE: usize = 16 << 20;
+/// One fd each, and each with its own buffers; beyond this the run measures fd limits instead.
+const MAX_CONNS: usize = 10_000;
+
+/// Parses the command line if it is an echo command: `None` if none of `echo`, `echo-server`
+/// or `echo-client` appears among the arguments (the other workloads' parser takes it then).
+/// Options may come before or after the command word, as `--opt V` or `--opt=V`.
+pub fn parse(args: &[String]) -> Option<Result<Command, String>> {
+    let at = args
+        .iter()
+        .position(|a| matches!(a.as_str(), "echo" | "echo-server" | "echo-client"))?;
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return Some(Ok(Command::Help));
+    }
+    let rest: Vec<&String> = args[..at].iter().chain(&args[at + 1..]).collect();
+    Some(parse_command(&args[at], &rest))
+}
+
+fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
+    let allowed: &[&str] = match command {
+        "echo-server" => &["--port", "--runtime", "--cpu"],
+        "echo-client" => &[
+            "--port",
+            "--conns",
+            "--secs",
+            "--size",
+            "--cpu",
+            "--server-pid",
+        ],
+        _ => &[
+            "--runs",
+            "--conns",
+            "--secs",
+            "--size",
+            "--runtime",
+            "--server-cpu",
+            "--client-cpu",
+        ],
+    };
+    let opts = options(command, args, allowed)?;
+    let get = |name: &str| {
+        opts.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    let port = |required_nonzero: bool| -> Result<Option<u16>, String> {
+        match get("--port") {
+            None => Err(format!("`{command}` needs --port P")),
+            Some(v) => match v.parse::<u16>() {
+                Ok(0) if required_nonzero => Err(format!("`{command}`: --port must not be 0")),
+                Ok(p) => Ok(Some(p)),
+                Err(_) => Err(format!("--port needs a port number, got `{v}`")),
+            },
+        }
+    };
+    let count = |name: &str, default: usize, max: usize| -> Result<usize, String> {
+        match get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .replace('_', "")
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=max).contains(&n))
+                .ok_or_else(|| format!("{name} needs an integer from 1 to {max}, got `{v}`")),
+        }
+    };
+    let cpu = |name: &str, default: usize| -> Result<usize, String> {
+        match get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{name} needs a core number, got `{v}`")),
+        }
+    };
+    let load = |port: u16, cpu_default: usize| -> Result<ClientArgs, String> {
+        let secs = match get("--secs") {
+            None => DEFAULT_SECS,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                // Also bounds the latency vector and keeps Duration::from_secs_f64 from panicking.
+                .filter(|s| s.is_finite() && *s >= 0.001 && *s <= 3600.0)
+                .ok_or_else(|| format!("--secs needs seconds from 0.001 to 3600, got `{v}`"))?,
+        };
+        Ok(ClientArgs {
+            port,
+            conns: count("--conns", DEFAULT_CONNS, MAX_CONNS)?,
+            secs,
+            size: count("--size", DEFAULT_SIZE, MAX_SIZE)?,
+            cpu: cpu("--cpu", cpu_default)?,
+            server_pid: match get("--server-pid") {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|&p| p > 0 && p <= i32::MAX as u32)
+                        .ok_or_else(|| format!("--server-pid needs a process id, got `{v}`"))?,
+                ),
+            },
+        })
+    };
+
+    match command {
+        "echo-server" => Ok(Command::Server(ServerArgs {
+            port: port(false)?.unwrap_or(0),
+            server: match get("--runtime") {
+                None => Server::Kettle,
+                Some(v) => Server::from_name(v).ok_or_else(|| {
+                    format!("echo-server --runtime must be kettle, tokio or epoll, got `{v}`")
+                })?,
+            },
+            cpu: cpu("--cpu", 0)?,
+        })),
+        "echo-client" => Ok(Command::Client(load(port(true)?.unwrap_or(0), 1)?)),
+        _ => Ok(Command::Bench(BenchArgs {
+            runs: count("--runs", 5, 1000)?,
+            servers: match get("--runtime") {
+                None | Some("all") => Server::ALL.to_vec(),
+                Some(v) => vec![Server::from_name(v).ok_or_else(|| {
+                    format!("echo --runtime must be kettle, tokio, epoll or all, got `{v}`")
+                })?],
+            },
+            load: ClientArgs {
+                cpu: cpu("--client-cpu", 1)?,
+                ..load(0, 1)?
+            },
+            server_cpu: cpu("--server-cpu", 0)?,
+        })),
+    }
+}
+
+/// Splits `--opt V` / `--opt=V` pairs, rejecting unknown options, repeats and stray words.
+fn options(
+    command: &str,
+    args: &[&String],
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        i += 1;
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        if !name.starts_with("--") {
+            return Err(format!("`{command}` takes no argument `{arg}`"));
+        }
+        if !allowed.contains(&name) {
+            return Err(format!("unknown option `{name}` for `{command}`"));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(format!("option {name} given twice"));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                let v = args
+                    .get(i)
+                    .ok_or_else(|| format!("option {name} needs a value"))?;
+                i += 1;
+                v.to_string()
+            }
+        };
+        out.push((name.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// Runs a parsed echo command (not `Help`, which the caller prints) and returns the exit code.
+pub fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Help => ExitCode::SUCCESS,
+        Command::Server(args) => run_server(&args),
+        Command::Client(args) => run_client(&args),
+        Command::Bench(args) => bench(&args),
+    }
+}
+
+fn run_server(args: &ServerArgs) -> ExitCode {
+    // Before any thread exists, so that every thread inherits the blocked mask and the signals
+    // wait for the sigwait thread instead of killing the process.
+    let signals = match sys::StopSignals::block() {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("cannot block SIGTERM/SIGINT: {e}")),
+    };
+    if let Err(e) = harness::pin_to_cpu(args.cpu) {
+        return fail(&format!("cannot pin to CPU {}: {e}", args.cpu));
+    }
+    let server = args.server;
+    let served = server::serve(server, args.port, |port, stop| {
+        println!("runtime={} port={port}", server.name());
+        // The parent waits for this line; stdout may be a pipe, so push it out now.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // Detached: it ends with the process if no signal ever comes.
+        std::thread::spawn(move || {
+            if signals.wait().is_ok() {
+                stop();
+            }
+        });
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("the {} echo server failed: {e}", server.name())),
+    }
+}
+
+fn run_client(args: &ClientArgs) -> ExitCode {
+    if let Err(e) = harness::pin_to_cpu(args.cpu) {
+        return fail(&format!("cannot pin to CPU {}: {e}", args.cpu));
+    }
+    match client::run(args) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("echo client: {e}")),
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("kettle-bench: {msg}");
+    ExitCode::FAILURE
+}
+
+/// A server child process that is stopped (SIGTERM) and reaped however the run ends.
+struct ServerProcess {
+    child: Child,
+    port: u16,
+    waited: bool,
+}
+
+impl ServerProcess {
+    /// Starts `echo-server` on a free port pinned to `cpu` and waits until it accepts.
+    fn start(server: Server, cpu: usize) -> Result<ServerProcess, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+        let mut child = std::process::Command::new(exe)
+            .args(["echo-server", "--port", "0", "--runtime", server.name()])
+            .args(["--cpu", &cpu.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the {} server: {e}", server.name()))?;
+        let stdout = child.stdout.take();
+        let mut proc = ServerProcess {
+            child,
+            port: 0,
+            waited: false,
+        };
+        // The ready line carries the port. EOF instead means the server died (its reason is
+        // already on stderr); dropping `proc` then reaps it.
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        proc.port = Fields::parse(&line)
+            .and_then(|f| f.get("port").and_then(|p| p.parse().ok()))
+            .ok_or_else(|| format!("the {} server did not start: {line:?}", server.name()))?;
+        // Listening implies accepting (the backlog takes the connection), but check once so
+        // that a server that cannot serve fails here, with a clear message.
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, proc.port);
+        TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5))
+            .map_err(|e| format!("the {} server does not accept: {e}", server.name()))?;
+        Ok(proc)
+    }
+
+    /// Sends SIGTERM and waits (up to 10 s) for the exit; an error unless the status is 0.
+    fn stop(mut self) -> Result<(), String> {
+        sys::terminate(self.child.id()).map_err(|e| format!("cannot signal the server: {e}"))?;
+        let status = self.wait(Duration::from_secs(10))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the server exited with {status} after SIGTERM"))
+        }
+    }
+
+    fn wait(&mut self, limit: Duration) -> Result<std::process::ExitStatus, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.waited = true;
+                    return Ok(status);
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(None) => return Err("the server did not exit within 10 s of SIGTERM".into()),
+                Err(e) => return Err(format!("cannot wait for the server: {e}")),
+            }
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Only on the error paths: no server outlives the benchmark.
+        if !self.waited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One run: a server, the client against it, the server stopped.
+fn measure(server: Server, args: &BenchArgs) -> Result<Fields, String> {
+    let proc = ServerProcess::start(server, args.server_cpu)?;
+    let load = &args.load;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let output = std::process::Command::new(exe)
+        .args(["echo-client", "--port", &proc.port.to_string()])
+        .args(["--conns", &load.conns.to_string()])
+        .args(["--secs", &load.secs.to_string()])
+        .args(["--size", &load.size.to_string()])
+        .args(["--cpu", &load.cpu.to_string()])
+        .args(["--server-pid", &proc.child.id().to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start the client: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "the client against {} failed ({})",
+            server.name(),
+            output.status
+        ));
+    }
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(Fields::parse)
+        .ok_or_else(|| format!("the client printed no result line: {stdout:?}"))?;
+    proc.stop()
+        .map_err(|e| format!("{} server: {e}", server.name()))?;
+    Ok(Fields::new().with("runtime", server.name()).with_all(line))
+}
+
+fn bench(args: &BenchArgs) -> ExitCode {
+    match harness::allowed_cpus() {
+        Ok(cpus) => {
+            for (what, cpu) in [
+                ("--server-cpu", args.server_cpu),
+                ("--client-cpu", args.load.cpu),
+            ] {
+                if !cpus.contains(&cpu) {
+                    eprintln!("kettle-bench: {what} {cpu} is not available; usable: {cpus:?}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        Err(e) => eprintln!("kettle-bench: cannot read the CPU affinity ({e}); trying anyway"),
+    }
+    if args.server_cpu == args.load.cpu {
+        eprintln!(
+            "kettle-bench: warning: server and client share CPU {}",
+            args.server_cpu
+        );
+    }
+
+    let mut lines: Vec<Vec<Fields>> = vec![Vec::new(); args.servers.len()];
+    for run in 1..=args.runs {
+        for (slot, &server) in args.servers.iter().enumerate() {
+            eprintln!(
+                "kettle-bench: echo run {run}/{} on {}",
+                args.runs,
+                server.name()
+            );
+            match measure(server, args) {
+                Ok(line) => {
+                    eprintln!("  {line}");
+                    lines[slot].push(line);
+                }
+                Err(e) => {
+                    eprintln!("kettle-bench: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    }
+
+    let mut medians = Vec::new();
+    for (server_lines, &server) in lines.iter().zip(&args.servers) {
+        for line in server_lines {
+            println!("{line}");
+        }
+        let median = harness::median(server_lines);
+        println!("{median}");
+        medians.push((server, median));
+    }
+    let median_of = |s: Server| medians.iter().find(|(m, _)| *m == s).map(|(_, f)| f);
+    if let Some(kettle) = median_of(Server::Kettle) {
+        for other in [Server::Tokio, Server::Epoll] {
+            if let Some(theirs) = median_of(other) {
+                println!(
+                    "ratio kettle/{} server_cpu_us_per_rt={} rt_per_s={} p99_us={} {}",
+                    other.name(),
+                    harness::ratio(kettle, theirs, "server_cpu_us_per_rt"),
+                    harness::ratio(kettle, theirs, "rt_per_s"),
+                    harness::ratio(kettle, theirs, "p99_us"),
+                    Fields::new()
+                        .with("workload", "echo")
+                        .with_all(args.load.params())
+                );
+            }
+        }
+    }
+
+    let all: Vec<&Fields> = lines.iter().flatten().collect();
+    let problems = harness::inconsistencies(&all);
+    if !problems.is_empty() {
+        eprintln!("kettle-bench: the runs disagree on their parameters:");
+        for p in problems {
+            eprintln!("  {p}");
+        }
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Option<Result<Command, String>> {
+        let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
+        parse(&args)
+    }
+
+    fn ok(s: &str) -> Command {
+        match parse_str(s) {
+            Some(Ok(c)) => c,
+            other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_an_echo_command() {
+        assert_eq!(parse_str("spawn 10 --runs 3"), None);
+        assert_eq!(parse_str(""), None);
+    }
+
+    #[test]
+    fn server_args() {
+        assert_eq!(
+            ok("echo-server --port 8080"),
+            Command::Server(ServerArgs {
+                port: 8080,
+                server: Server::Kettle,
+                cpu: 0
+            })
+        );
+        assert_eq!(
+            ok("--cpu=1 echo-server --runtime epoll --port=0"),
+            Command::Server(ServerArgs {
+                port: 0,
+                server: Server::Epoll,
+                cpu: 1
+            })
+        );
+    }
+
+    #[test]
+    fn client_args() {
+        assert_eq!(
+            ok("echo-client --port 9 --conns 2 --secs 0.5 --size 1_000 --server-pid 77"),
+            Command::Client(ClientArgs {
+                port: 9,
+                conns: 2,
+                secs: 0.5,
+                size: 1000,
+                cpu: 1,
+                server_pid: Some(77),
+            })
+        );
+    }
+
+    #[test]
+    fn bench_args_and_defaults() {
+        assert_eq!(
+            ok("echo --runs 3 --secs 5"),
+            Command::Bench(BenchArgs {
+                runs: 3,
+                servers: Server::ALL.to_vec(),
+                load: ClientArgs {
+                    port: 0,
+                    conns: 64,
+                    secs: 5.0,
+                    size: 64,
+                    cpu: 1,
+                    server_pid: None,
+                },
+                server_cpu: 0,
+            })
+        );
+        match ok("echo --runtime tokio --client-cpu 3 --server-cpu 2") {
+            Command::Bench(b) => {
+                assert_eq!(b.servers, [Server::Tokio]);
+                assert_eq!((b.server_cpu, b.load.cpu), (2, 3));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ok("echo --conns 5 -h"), Command::Help);
+    }
+
+    #[test]
+    fn usage_errors() {
+        for bad in [
+            "echo-server",
+            "echo-server --port",
+            "echo-server --port 70000",
+            "echo-server --port 1 --runtime go",
+            "echo-server --port 1 --conns 4",
+            "echo-server --port 1 extra",
+            "echo-server --port 1 --port 2",
+            "echo-client --port 0",
+            "echo-client --port 1 --secs 0",
+            "echo-client --port 1 --secs nan",
+            "echo-client --port 1 --secs inf",
+            "echo-client --port 1 --size 0",
+            "echo-client --port 1 --conns -1",
+            "echo-client --port 1 --server-pid 0",
+            "echo-client --port 1 --server-pid x",
+            "echo --runs 0",
+            "echo --cpu 1",
+            "echo --port 5",
+            "echo --runtime epol",
+            "echo --server-cpu x",
+        ] {
+            assert!(
+                matches!(parse_str(bad), Some(Err(_))),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    /// A few round trips against each server, all in this process: the servers echo, the
+    /// client counts and checks, and every server stops when asked.
+    #[test]
+    fn in_process_round_trips() {
+        for server in Server::ALL {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                server::serve(server, 0, |port, stop| {
+                    ready_tx.send((port, stop)).unwrap();
+                })
+            });
+            let (port, stop) = ready_rx.recv().expect("the server did not start");
+            let result = client::run(&ClientArgs {
+                port,
+                conns: 2,
+                secs: 0.2,
+                size: 100,
+                cpu: 1,
+                server_pid: Some(std::process::id()),
+            });
+            stop();
+            thread.join().unwrap().unwrap();
+            let line = result.unwrap();
+            let rts: u64 = line.get("round_trips").unwrap().parse().unwrap();
+            assert!(rts > 0, "{}: {line}", server.name());
+            assert!(line.get("server_cpu_us_per_rt").is_some(), "{line}");
+            assert_eq!(line.get("conns"), Some("2"));
+        }
+    }
+}
