@@ -231,3 +231,74 @@ fn sockets_need_a_running_loop() {
         "{err}"
     );
 }
+
+/// A read that returns fewer bytes than asked for makes the next read wait for the next edge
+/// instead of trying again at once. These three cases check that nothing is lost by it: more
+/// data later, a FIN that arrived together with the data, and a reset.
+mod short_reads {
+    use super::*;
+    use std::io::Write;
+
+    /// Connects a std (blocking) client to a kettle listener; returns both ends.
+    async fn pair() -> (std::net::TcpStream, TcpStream) {
+        let listener = TcpListener::bind(any_port()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        (client, conn)
+    }
+
+    async fn read_within(conn: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        kettle::wait_for(conn.read(buf), Duration::from_secs(10))
+            .await
+            .expect("the read hung: a readiness edge was lost")
+    }
+
+    #[kettle::test]
+    async fn data_that_arrives_later_is_still_read() {
+        let (mut client, conn) = pair().await;
+        let mut buf = [0u8; 1024];
+        for round in 0..50u8 {
+            client.write_all(&[round; 10]).unwrap();
+            let n = read_within(&conn, &mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &[round; 10][..n]);
+            // A short read (n < 1024): the rest of the 10 bytes, if any, needs a new edge.
+            let mut got = n;
+            while got < 10 {
+                got += read_within(&conn, &mut buf[got..]).await.unwrap();
+            }
+        }
+    }
+
+    #[kettle::test]
+    async fn a_fin_queued_behind_the_data_is_seen() {
+        let (mut client, conn) = pair().await;
+        client.write_all(b"last words").unwrap();
+        drop(client);
+        // Let both the data and the FIN land before the first read, so one edge reports both.
+        kettle::sleep(Duration::from_millis(50)).await;
+        let mut buf = [0u8; 1024];
+        let n = read_within(&conn, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"last words");
+        assert_eq!(read_within(&conn, &mut buf).await.unwrap(), 0);
+        assert_eq!(
+            read_within(&conn, &mut buf).await.unwrap(),
+            0,
+            "EOF repeats"
+        );
+    }
+
+    #[kettle::test]
+    async fn a_reset_after_a_short_read_is_an_error() {
+        let (mut client, conn) = pair().await;
+        client.write_all(b"ping").unwrap();
+        let mut buf = [0u8; 1024];
+        assert_eq!(read_within(&conn, &mut buf).await.unwrap(), 4);
+        // SO_LINGER 0 turns the close into a RST.
+        let client = TcpStream::from_std(client).unwrap();
+        client.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(client);
+        let err = read_within(&conn, &mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    }
+}

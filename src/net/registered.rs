@@ -76,7 +76,25 @@ impl<T> Registered<T> {
     }
 }
 
-impl<T> Registered<T>
+/// What a short transfer tells about a stream socket (see
+/// [`Registration::poll_transfer`](crate::runtime::reactor::Registration::poll_transfer)).
+pub(crate) trait StreamSocket {
+    /// True when a read that returns fewer bytes than asked for always means the receive
+    /// queue was empty, and a short write that the send buffer was full. True for TCP; false
+    /// for Unix streams, whose reads stop early at a change of sender credentials or at
+    /// passed fds, with more data queued and no new edge to come.
+    const SHORT_MEANS_DRAINED: bool;
+}
+
+impl StreamSocket for std::net::TcpStream {
+    const SHORT_MEANS_DRAINED: bool = true;
+}
+
+impl StreamSocket for std::os::unix::net::UnixStream {
+    const SHORT_MEANS_DRAINED: bool = false;
+}
+
+impl<T: StreamSocket> Registered<T>
 where
     for<'a> &'a T: Read + Write,
 {
@@ -85,11 +103,23 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(Direction::Read, cx, |mut s| s.read(buf))
+        if !T::SHORT_MEANS_DRAINED {
+            return self.poll_io(Direction::Read, cx, |mut s| s.read(buf));
+        }
+        let len = buf.len();
+        let inner = &self.inner;
+        self.reg
+            .poll_transfer(Direction::Read, cx, len, || (&mut &*inner).read(buf))
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_io(Direction::Write, cx, |mut s| s.write(buf))
+        if !T::SHORT_MEANS_DRAINED {
+            return self.poll_io(Direction::Write, cx, |mut s| s.write(buf));
+        }
+        let inner = &self.inner;
+        self.reg.poll_transfer(Direction::Write, cx, buf.len(), || {
+            (&mut &*inner).write(buf)
+        })
     }
 
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -63,6 +63,13 @@ impl TcpListener {
         TcpListener::from_fd(fd)
     }
 
+    /// Adopts a listener bound by other code (socket activation, a listener shared
+    /// with a library): it is made non-blocking and registered with the running loop.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        TcpListener::from_fd(listener.into())
+    }
+
     fn from_fd(fd: OwnedFd) -> io::Result<TcpListener> {
         Ok(TcpListener {
             io: Registered::new(std::net::TcpListener::from(fd))?,
@@ -166,6 +173,27 @@ impl TcpStream {
     /// ```
     pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         with_timeout(TcpStream::connect(addr), timeout, "connect timed out").await
+    }
+
+    /// Adopts a connected std stream: it is made non-blocking and registered with the
+    /// running loop.
+    ///
+    /// ```
+    /// use kettle::net::{TcpListener, TcpStream};
+    /// kettle::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let std_stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     let client = TcpStream::from_std(std_stream).unwrap();
+    ///     client.write_all(b"hi").await.unwrap();
+    ///     let mut buf = [0u8; 2];
+    ///     server.read_exact(&mut buf).await.unwrap();
+    ///     assert_eq!(&buf, b"hi");
+    /// });
+    /// ```
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        TcpStream::from_fd(stream.into())
     }
 
     fn from_fd(fd: OwnedFd) -> io::Result<TcpStream> {

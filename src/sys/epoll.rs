@@ -38,6 +38,17 @@ impl Event {
     pub(crate) fn is_writable(&self) -> bool {
         self.bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0
     }
+
+    /// The peer shut down its sending half, the connection hung up, or it failed: a read
+    /// returns at once (EOF or the error) from now on.
+    pub(crate) fn is_read_closed(&self) -> bool {
+        self.bits & (libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0
+    }
+
+    /// The connection hung up or failed: a write returns the error at once from now on.
+    pub(crate) fn is_write_closed(&self) -> bool {
+        self.bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0
+    }
 }
 
 /// An epoll instance.
