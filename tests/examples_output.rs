@@ -63,3 +63,96 @@ fn a_b_interleave_alternates() {
         ["a.x 0", "b.x a", "a.x 1", "b.x b", "a.x 2", "b.x c"]
     );
 }
+
+/// Kills the child when the test ends, pass or fail, so no server outlives the test.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nobody listens on right now (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn echo_server_answers_each_client_with_its_own_address() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let port = free_port();
+    let mut child = Reaped(
+        Command::new(example("echo_server"))
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start echo_server"),
+    );
+    let mut banner = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert_eq!(banner.trim_end(), format!("Serving on 127.0.0.1:{port}"));
+
+    let clients: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for (i, mut c) in clients.iter().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let me = c.local_addr().unwrap();
+        let msg = format!("hello {i}");
+        c.write_all(msg.as_bytes()).unwrap();
+        let expected = format!("{me} Your msg {msg}");
+        let mut reply = vec![0u8; expected.len()];
+        c.read_exact(&mut reply).unwrap();
+        assert_eq!(String::from_utf8(reply).unwrap(), expected);
+    }
+}
+
+#[test]
+fn wget_prints_every_header_line_and_survives_an_unreachable_host() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request).unwrap();
+        conn.write_all(b"HTTP/1.0 200 OK\r\nServer: test\r\nX-Seed: 001\r\n\r\nbody")
+            .unwrap();
+    });
+    let down = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(example("wget"))
+        .args([up.to_string(), down.clone()])
+        .output()
+        .expect("run wget");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mine: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with(&up.to_string()))
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            format!("{up} header > HTTP/1.0 200 OK"),
+            format!("{up} header > Server: test"),
+            format!("{up} header > X-Seed: 001"),
+        ]
+    );
+    assert!(
+        lines.contains(&format!("wget {up}...").as_str()),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("wget {down} failed:"))),
+        "{lines:?}"
+    );
+}
