@@ -59,6 +59,7 @@ pub mod sync;
 mod sys;
 mod task;
 mod time;
+pub mod web;
 
 pub use combine::{
     as_completed, gather, gather_results, shield, wait, AsCompleted, Gather, GatherResults,
