@@ -60,6 +60,7 @@ mod sys;
 mod task;
 mod time;
 pub mod web;
+mod http;
 
 pub use combine::{
     as_completed, gather, gather_results, shield, wait, AsCompleted, Gather, GatherResults,

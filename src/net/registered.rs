@@ -94,7 +94,7 @@ impl StreamSocket for std::os::unix::net::UnixStream {
     const SHORT_MEANS_DRAINED: bool = false;
 }
 
-impl<T: StreamSocket> Registered<T>
+impl<T: StreamSocket + AsRawFd> Registered<T>
 where
     for<'a> &'a T: Read + Write,
 {
@@ -119,6 +119,53 @@ where
         let inner = &self.inner;
         self.reg.poll_transfer(Direction::Write, cx, buf.len(), || {
             (&mut &*inner).write(buf)
+        })
+    }
+
+    /// Reads into the spare capacity of `buf` (reserving `min_spare` bytes first if less is
+    /// free) and advances its length: no zero-filling, and bytes read become part of `buf`
+    /// without a copy, so an HTTP body can later be split off as `Bytes`.
+    pub(crate) fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut bytes::BytesMut,
+        min_spare: usize,
+    ) -> Poll<io::Result<usize>> {
+        if buf.capacity() - buf.len() < min_spare {
+            buf.reserve(min_spare);
+        }
+        let len = buf.capacity() - buf.len();
+        let fd = self.as_raw_fd();
+        let done = if T::SHORT_MEANS_DRAINED {
+            self.reg.poll_transfer(Direction::Read, cx, len, || {
+                socket::read_uninit(fd, buf.spare_capacity_mut())
+            })
+        } else {
+            self.reg.poll_io(Direction::Read, cx, || {
+                socket::read_uninit(fd, buf.spare_capacity_mut())
+            })
+        };
+        if let Poll::Ready(Ok(n)) = done {
+            // SAFETY: `read(2)` initialized the first `n` bytes of the spare capacity, and
+            // `n <= len` because that is all it was offered.
+            unsafe { buf.set_len(buf.len() + n) };
+        }
+        done
+    }
+
+    /// Writes from several buffers with one `writev`; returns how many bytes went out.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let inner = &self.inner;
+        if !T::SHORT_MEANS_DRAINED {
+            return self.poll_io(Direction::Write, cx, |mut s| s.write_vectored(bufs));
+        }
+        self.reg.poll_transfer(Direction::Write, cx, total, || {
+            (&mut &*inner).write_vectored(bufs)
         })
     }
 

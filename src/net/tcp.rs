@@ -224,6 +224,52 @@ impl TcpStream {
         self.io.write_all(buf).await
     }
 
+    /// Reads whatever is available into the spare capacity of `buf`, reserving `min_spare`
+    /// bytes first when less is free, and returns how many bytes were appended (`0`: EOF).
+    /// Cancellation-safe. The bytes become part of `buf` without zero-filling or copying, so
+    /// they can be split off later as [`bytes::Bytes`].
+    ///
+    /// ```
+    /// use kettle::net::{TcpListener, TcpStream};
+    /// kettle::run(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    ///     let (server, _) = listener.accept().await.unwrap();
+    ///     client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    ///     let mut buf = bytes::BytesMut::new();
+    ///     let n = server.read_buf(&mut buf, 4096).await.unwrap();
+    ///     assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n");
+    /// });
+    /// ```
+    pub async fn read_buf(&self, buf: &mut bytes::BytesMut, min_spare: usize) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.io.poll_read_buf(cx, buf, min_spare)).await
+    }
+
+    /// The poll form of [`read_buf`](Self::read_buf).
+    pub fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut bytes::BytesMut,
+        min_spare: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_buf(cx, buf, min_spare)
+    }
+
+    /// Writes from several buffers with one `writev` syscall; returns how many bytes the
+    /// kernel took (possibly fewer than the total). Cancellation-safe.
+    pub async fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.io.poll_write_vectored(cx, bufs)).await
+    }
+
+    /// The poll form of [`write_vectored`](Self::write_vectored).
+    pub fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_vectored(cx, bufs)
+    }
+
     /// Polls for a read into `buf` (the poll form of [`read`](Self::read)).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)

@@ -372,3 +372,16 @@ mod tests {
         }
     }
 }
+
+/// `read(2)` into possibly uninitialized memory; returns how many bytes the kernel wrote,
+/// which are then initialized.
+pub(crate) fn read_uninit(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe writable memory owned by `buf` for the whole
+    // call; the kernel writes at most `buf.len()` bytes and never reads them.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

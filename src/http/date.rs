@@ -1,0 +1,54 @@
+//! The `Date` header, formatted at most once a second per thread.
+//!
+//! Every response carries a Date (RFC 9110 §6.6.1); formatting one costs far more than the
+//! rest of a small response head, so each thread keeps the current second's text and only
+//! reformats when the second changes.
+
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) const DATE_LEN: usize = 29;
+
+struct Cached {
+    second: u64,
+    text: [u8; DATE_LEN],
+}
+
+thread_local! {
+    static CACHE: RefCell<Cached> = const { RefCell::new(Cached { second: u64::MAX, text: [0; DATE_LEN] }) };
+}
+
+/// Calls `f` with the current time as an IMF-fixdate.
+pub(crate) fn with_now<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.second != second {
+            let text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
+            // IMF-fixdate always has this length for years 1000..=9999.
+            if text.len() == DATE_LEN {
+                cache.text.copy_from_slice(text.as_bytes());
+                cache.second = second;
+            }
+        }
+        f(&cache.text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_date_parses_back_to_now() {
+        let text = with_now(|d| String::from_utf8(d.to_vec()).unwrap());
+        let parsed = httpdate::parse_http_date(&text).unwrap();
+        let diff = SystemTime::now()
+            .duration_since(parsed)
+            .unwrap_or_default();
+        assert!(diff < Duration::from_secs(5), "{text}");
+        assert!(text.ends_with(" GMT"));
+    }
+}

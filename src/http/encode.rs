@@ -1,0 +1,208 @@
+//! Response framing: the status line and headers, `Content-Length` or chunked framing, and
+//! the `Connection` header that tells the client whether the connection stays open.
+//!
+//! Heads are appended to the connection's output buffer; small bodies are appended after
+//! them so a batch of pipelined responses leaves in one write.
+
+use bytes::{BufMut, BytesMut};
+use http::header::{self, HeaderMap};
+use http::StatusCode;
+
+use super::date;
+
+/// How the body that follows a head is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Length {
+    /// `Content-Length: n`.
+    Known(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Neither: the status forbids a body (1xx, 204, 304), or an HTTP/1.0 client gets a body
+    /// delimited by closing the connection.
+    Unframed,
+}
+
+/// What the response says about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Connection {
+    /// HTTP/1.1 default: nothing to say.
+    Default,
+    /// `Connection: keep-alive` (an HTTP/1.0 client that asked for it).
+    KeepAlive,
+    /// `Connection: close`.
+    Close,
+}
+
+/// Whether a response with this status may carry a body (RFC 9110 §6.4.1).
+pub(crate) fn status_allows_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+/// Appends a response head. Framing headers in `headers` (`Content-Length`,
+/// `Transfer-Encoding`, `Connection`) are ignored: the server owns framing, and a handler
+/// that set them by hand must not desynchronize the connection. `extra` is written as is
+/// (already formatted `Name: value\r\n` lines, e.g. the content type).
+pub(crate) fn head(
+    out: &mut BytesMut,
+    status: StatusCode,
+    reason: Option<&str>,
+    headers: &HeaderMap,
+    extra: &[u8],
+    length: Length,
+    connection: Connection,
+) {
+    if status == StatusCode::OK && reason.is_none() {
+        out.put_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.put_slice(b"HTTP/1.1 ");
+        out.put_slice(status.as_str().as_bytes());
+        out.put_u8(b' ');
+        let reason = reason.or(status.canonical_reason()).unwrap_or("Unknown");
+        // A reason with CR or LF would split the head; the public API refuses those, this
+        // is the last line of defence.
+        for b in reason.bytes() {
+            out.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+        }
+        out.put_slice(b"\r\n");
+    }
+    let mut has_date = false;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        has_date |= name == header::DATE;
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(extra);
+    match length {
+        Length::Known(n) => {
+            out.put_slice(b"Content-Length: ");
+            let mut digits = itoa_buf(n);
+            out.put_slice(digits.as_bytes_mut());
+            out.put_slice(b"\r\n");
+        }
+        Length::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
+        Length::Unframed => {}
+    }
+    if !has_date {
+        date::with_now(|d| {
+            out.put_slice(b"Date: ");
+            out.put_slice(d);
+            out.put_slice(b"\r\n");
+        });
+    }
+    match connection {
+        Connection::Default => {}
+        Connection::KeepAlive => out.put_slice(b"Connection: keep-alive\r\n"),
+        Connection::Close => out.put_slice(b"Connection: close\r\n"),
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// The decimal digits of `n`, without allocating.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_bytes_mut(&mut self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa_buf(mut n: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Digits { buf, start: i }
+}
+
+/// Appends the framing that precedes a chunk of `len` bytes (`len` > 0).
+pub(crate) fn chunk_header(out: &mut BytesMut, len: usize) {
+    let mut hex = [0u8; 16];
+    let mut i = hex.len();
+    let mut n = len;
+    loop {
+        i -= 1;
+        hex[i] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&hex[i..]);
+    out.put_slice(b"\r\n");
+}
+
+/// The CRLF after a chunk's data.
+pub(crate) const CHUNK_END: &[u8] = b"\r\n";
+
+/// The last chunk and the empty trailer section.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_has_status_headers_length_and_date() {
+        let mut out = BytesMut::new();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", "1".parse().unwrap());
+        headers.insert(header::CONTENT_LENGTH, "999".parse().unwrap());
+        head(
+            &mut out,
+            StatusCode::NOT_FOUND,
+            None,
+            &headers,
+            b"Content-Type: text/plain\r\n",
+            Length::Known(13),
+            Connection::Close,
+        );
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nx-a: 1\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: "), "{text}");
+        assert!(text.ends_with(" GMT\r\nConnection: close\r\n\r\n"), "{text}");
+        assert!(!text.contains("999"));
+    }
+
+    #[test]
+    fn digits_and_chunk_sizes() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            assert_eq!(itoa_buf(n).as_bytes_mut(), n.to_string().as_bytes());
+        }
+        let mut out = BytesMut::new();
+        chunk_header(&mut out, 0x1a2b);
+        assert_eq!(&out[..], b"1a2b\r\n");
+    }
+
+    #[test]
+    fn custom_reasons_cannot_split_the_head() {
+        let mut out = BytesMut::new();
+        head(
+            &mut out,
+            StatusCode::OK,
+            Some("Fine\r\nX-Evil: 1"),
+            &HeaderMap::new(),
+            b"",
+            Length::Known(0),
+            Connection::Default,
+        );
+        assert!(out.starts_with(b"HTTP/1.1 200 Fine  X-Evil: 1\r\n"));
+    }
+}

@@ -1,0 +1,459 @@
+//! Request heads: `httparse` finds the pieces, this module applies the rules a server must
+//! enforce before trusting them — the framing checks that stop request smuggling, the size
+//! limits that stop memory exhaustion, and the version check.
+//!
+//! Header values and the request target are not copied: once the head is complete it is split
+//! off the connection's read buffer and every value becomes a `Bytes` slice of it.
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+use super::HeadLimits;
+
+/// How the request body is framed (RFC 9112 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length: n` (a missing length means 0 for requests).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed and validated request head.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) method: Method,
+    /// The request target in origin form (`/path?query`), still percent-encoded. An
+    /// absolute-form target (`http://host/path`) is reduced to its path and query.
+    pub(crate) target: Bytes,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) framing: Framing,
+    /// What the client asked for: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
+    /// `Connection: keep-alive`.
+    pub(crate) keep_alive: bool,
+    /// `Expect: 100-continue` (HTTP/1.1): the client waits for a `100 Continue` before it
+    /// sends the body.
+    pub(crate) expect_continue: bool,
+}
+
+/// Why a head was refused; each maps to the status the client gets (and the connection is
+/// closed after it, since the framing of what follows cannot be trusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeadError {
+    pub(crate) status: StatusCode,
+    pub(crate) reason: &'static str,
+}
+
+impl HeadError {
+    fn new(status: StatusCode, reason: &'static str) -> HeadError {
+        HeadError { status, reason }
+    }
+
+    fn bad(reason: &'static str) -> HeadError {
+        HeadError::new(StatusCode::BAD_REQUEST, reason)
+    }
+}
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.reason)
+    }
+}
+
+/// The header array httparse fills; heads with more fields are refused with 431.
+const MAX_HEADERS: usize = 128;
+
+/// Parses the head at the start of `buf`. `Ok(None)`: incomplete, read more. On success the
+/// head's bytes are removed from `buf` (what follows — body or the next pipelined request —
+/// stays). `scratch` is reusable storage, kept by the connection so parsing allocates nothing
+/// of its own for the header list.
+pub(crate) fn parse(
+    buf: &mut BytesMut,
+    limits: &HeadLimits,
+    scratch: &mut Vec<(HeaderName, Range<usize>)>,
+) -> Result<Option<RequestHead>, HeadError> {
+    // Tolerate the empty lines some clients send between pipelined requests (RFC 9112 §2.2).
+    let blank = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if blank > 0 {
+        let _ = buf.split_to(blank);
+    }
+    check_request_line(buf, limits)?;
+
+    let mut storage: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS] =
+        [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut storage) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > limits.max_head {
+                Err(HeadError::new(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "request header fields too large",
+                ))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(e) => return Err(from_httparse(e)),
+    };
+    if len > limits.max_head || req.headers.len() > limits.max_headers {
+        return Err(HeadError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        ));
+    }
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => {
+            return Err(HeadError::new(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "HTTP version not supported",
+            ))
+        }
+    };
+    let method = req.method.unwrap_or_default();
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| HeadError::bad("bad method"))?;
+    let base = buf.as_ptr() as usize;
+    let offset = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let target = origin_form(req.path.unwrap_or_default(), &method)?;
+    let target = offset(target);
+
+    scratch.clear();
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HeadError::bad("invalid header name"))?;
+        scratch.push((name, offset(h.value)));
+    }
+
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(scratch.len());
+    for (name, range) in scratch.drain(..) {
+        let value = HeaderValue::from_maybe_shared(head.slice(range))
+            .map_err(|_| HeadError::bad("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let target = head.slice(target);
+    if std::str::from_utf8(&target).is_err() {
+        return Err(HeadError::bad("request target is not UTF-8"));
+    }
+
+    let framing = framing(&headers, version)?;
+    check_host(&headers, version)?;
+    let (close, keep) = connection_tokens(&headers);
+    let keep_alive = match version {
+        Version::HTTP_11 => !close,
+        _ => keep && !close,
+    };
+    let expect_continue = expect_continue(&headers, version)?;
+    Ok(Some(RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+    }))
+}
+
+/// 414 as soon as the request line is known to be too long, even before its end arrives,
+/// so a peer cannot make us buffer an endless line.
+fn check_request_line(buf: &[u8], limits: &HeadLimits) -> Result<(), HeadError> {
+    let window = &buf[..buf.len().min(limits.max_line + 2)];
+    let line_len = match memchr::memchr(b'\n', window) {
+        Some(i) => i.saturating_sub(usize::from(i > 0 && window[i - 1] == b'\r')),
+        None if buf.len() > limits.max_line + 1 => usize::MAX,
+        None => return Ok(()),
+    };
+    if line_len > limits.max_line {
+        return Err(HeadError::new(
+            StatusCode::URI_TOO_LONG,
+            "request line too long",
+        ));
+    }
+    Ok(())
+}
+
+fn from_httparse(e: httparse::Error) -> HeadError {
+    use httparse::Error as E;
+    match e {
+        E::TooManyHeaders => HeadError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "too many header fields",
+        ),
+        E::Version => HeadError::new(
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "HTTP version not supported",
+        ),
+        E::HeaderName => HeadError::bad("invalid header name"),
+        E::HeaderValue => HeadError::bad("invalid header value"),
+        E::NewLine | E::Status => HeadError::bad("malformed request line or header"),
+        E::Token => HeadError::bad("invalid token in the request line"),
+    }
+}
+
+/// Reduces the request target to origin form (`/path?query`); `*` is kept for OPTIONS.
+fn origin_form<'a>(target: &'a str, method: &Method) -> Result<&'a [u8], HeadError> {
+    if target.starts_with('/') || (target == "*" && method == Method::OPTIONS) {
+        return Ok(target.as_bytes());
+    }
+    // absolute-form, which RFC 9112 §3.2.2 says a server must accept.
+    let lower = target.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        return Err(HeadError::bad("request target must be a path"));
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => Ok(rest[i..].as_bytes()),
+        // `http://host?q` and `http://host` both mean the root.
+        _ => Err(HeadError::bad("absolute-form target without a path")),
+    }
+}
+
+/// RFC 9112 §6.3 and the smuggling rules: one well-formed Content-Length, or a
+/// Transfer-Encoding ending in chunked, never both.
+fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let length = match (lengths.next(), lengths.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(parse_content_length(v.as_bytes())?),
+        (Some(_), Some(_)) => return Err(HeadError::bad("repeated Content-Length")),
+    };
+    let mut codings = Vec::new();
+    for value in headers.get_all(header::TRANSFER_ENCODING) {
+        let value = value
+            .to_str()
+            .map_err(|_| HeadError::bad("invalid Transfer-Encoding"))?;
+        for coding in value.split(',') {
+            codings.push(coding.trim_matches([' ', '\t']).to_ascii_lowercase());
+        }
+    }
+    if codings.is_empty() && !headers.contains_key(header::TRANSFER_ENCODING) {
+        return Ok(Framing::Length(length.unwrap_or(0)));
+    }
+    if length.is_some() {
+        return Err(HeadError::bad(
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    if version == Version::HTTP_10 {
+        return Err(HeadError::bad("Transfer-Encoding in an HTTP/1.0 request"));
+    }
+    if codings.last().map(String::as_str) != Some("chunked") {
+        return Err(HeadError::bad("Transfer-Encoding must end with chunked"));
+    }
+    if codings.iter().any(|c| c.is_empty()) {
+        return Err(HeadError::bad("empty transfer coding"));
+    }
+    if codings.len() > 1 {
+        // Chunked twice is forbidden; compression codings we do not decode.
+        if codings[..codings.len() - 1].iter().any(|c| c == "chunked") {
+            return Err(HeadError::bad("chunked applied more than once"));
+        }
+        return Err(HeadError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "transfer coding not implemented",
+        ));
+    }
+    Ok(Framing::Chunked)
+}
+
+/// `1*DIGIT`, nothing else: no sign, no hex, no spaces inside, no list of values.
+fn parse_content_length(v: &[u8]) -> Result<u64, HeadError> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return Err(HeadError::bad("malformed Content-Length"));
+    }
+    let mut n: u64 = 0;
+    for &d in v {
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or_else(|| HeadError::bad("Content-Length overflows"))?;
+    }
+    Ok(n)
+}
+
+fn check_host(headers: &HeaderMap, version: Version) -> Result<(), HeadError> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next(), version) {
+        (Some(_), Some(_), _) => Err(HeadError::bad("repeated Host")),
+        (None, _, Version::HTTP_11) => Err(HeadError::bad("missing Host in an HTTP/1.1 request")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the `Connection` header lists `close` and `keep-alive`.
+fn connection_tokens(headers: &HeaderMap) -> (bool, bool) {
+    let (mut close, mut keep) = (false, false);
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            close |= token.eq_ignore_ascii_case(b"close");
+            keep |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+    (close, keep)
+}
+
+fn expect_continue(headers: &HeaderMap, version: Version) -> Result<bool, HeadError> {
+    let Some(value) = headers.get(header::EXPECT) else {
+        return Ok(false);
+    };
+    if value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+        // HTTP/1.0 clients cannot expect interim responses (RFC 9110 §10.1.1): ignore it.
+        return Ok(version == Version::HTTP_11);
+    }
+    Err(HeadError::new(
+        StatusCode::EXPECTATION_FAILED,
+        "unsupported expectation",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Option<RequestHead>, HeadError> {
+        let mut buf = BytesMut::from(s);
+        parse(&mut buf, &HeadLimits::default(), &mut Vec::new())
+    }
+
+    fn status(s: &str) -> StatusCode {
+        parse_str(s).unwrap_err().status
+    }
+
+    #[test]
+    fn a_simple_get_is_parsed_without_its_body() {
+        let mut buf = BytesMut::from("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nNEXT");
+        let head = parse(&mut buf, &HeadLimits::default(), &mut Vec::new())
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.method, Method::GET);
+        assert_eq!(&head.target[..], b"/a?b=1");
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.headers["x-a"], "1");
+        assert_eq!(head.framing, Framing::Length(0));
+        assert!(head.keep_alive);
+        assert_eq!(&buf[..], b"NEXT");
+    }
+
+    #[test]
+    fn incomplete_heads_wait_for_more() {
+        assert!(parse_str("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+        assert!(parse_str("GET / HT").unwrap().is_none());
+    }
+
+    #[test]
+    fn keep_alive_follows_version_and_connection() {
+        let h = |s: &str| parse_str(s).unwrap().unwrap().keep_alive;
+        assert!(!h("GET / HTTP/1.0\r\n\r\n"));
+        assert!(h("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+        assert!(!h("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        assert!(h("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+
+    #[test]
+    fn limits_give_414_and_431() {
+        let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+        assert_eq!(status(&long), StatusCode::URI_TOO_LONG);
+        // Known too long before the line even ends.
+        assert_eq!(status(&format!("GET /{}", "a".repeat(9000))), StatusCode::URI_TOO_LONG);
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(40_000));
+        assert_eq!(status(&big), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let partial = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "a".repeat(40_000));
+        assert_eq!(status(&partial), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let many: String = (0..200).map(|i| format!("X-{i}: 1\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        assert_eq!(status(&many), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+
+    #[test]
+    fn smuggling_vectors_are_400() {
+        for bad in [
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET foo HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn other_versions_are_505_and_codings_501() {
+        assert_eq!(
+            status("GET / HTTP/2.0\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            status("GET / HTTP/1.2\r\nHost: x\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            StatusCode::NOT_IMPLEMENTED
+        );
+    }
+
+    #[test]
+    fn framing_and_expect() {
+        let h = parse_str("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(h.expect_continue);
+        let h = parse_str("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 42\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Length(42));
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n"),
+            StatusCode::EXPECTATION_FAILED
+        );
+    }
+
+    #[test]
+    fn absolute_form_targets_become_paths() {
+        let h = parse_str("GET http://example.com/a/b?c HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&h.target[..], b"/a/b?c");
+        let h = parse_str("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        assert_eq!(&h.target[..], b"*");
+    }
+
+    #[test]
+    fn leading_blank_lines_are_skipped() {
+        let h = parse_str("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        assert_eq!(&h.target[..], b"/");
+    }
+}
