@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -72,14 +72,16 @@ pub struct Server {
 }
 
 struct Inner {
+    /// A Unix server's socket file, removed by `close` (or when the server is dropped
+    /// unclosed, e.g. with its loop). Declared before `slots` so that it is dropped first:
+    /// while the listener is open its inode cannot be reused, so the inode check in
+    /// `SocketFile::remove` cannot mistake a new file for ours.
+    socket_file: RefCell<Option<SocketFile>>,
     /// The listening sockets with their pending accepts; emptied (closing the sockets) by
     /// `close`.
     slots: RefCell<Vec<Slot>>,
     /// Their addresses, kept for `sockets()` and `Debug`.
     addrs: Vec<SocketAddress>,
-    /// A Unix server's socket file, removed by `close` (or when the server is dropped
-    /// unclosed, e.g. with its loop).
-    socket_file: RefCell<Option<SocketFile>>,
     /// One accept loop per listener; cancelled by `close`.
     accept_tasks: RefCell<Vec<TaskRef>>,
     /// Live connection tasks by connection number.
@@ -390,9 +392,9 @@ where
         })
         .unzip();
     let inner = Rc::new(Inner {
+        socket_file: RefCell::new(socket_file),
         slots: RefCell::new(slots),
         addrs,
-        socket_file: RefCell::new(socket_file),
         accept_tasks: RefCell::new(Vec::new()),
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
@@ -424,6 +426,9 @@ impl SocketFile {
     fn identify(path: &Path) -> Option<SocketFile> {
         let path = std::path::absolute(path).ok()?;
         let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.file_type().is_socket() {
+            return None; // replaced already: not ours
+        }
         Some(SocketFile {
             path,
             dev: meta.dev(),
@@ -574,13 +579,14 @@ impl Server {
         if self.inner.closed.is_set() {
             return;
         }
+        // A Unix server's socket file goes first, while the listener still pins its inode (see
+        // `Inner::socket_file`); `SocketFile`'s drop removes it.
+        let socket_file = self.inner.socket_file.borrow_mut().take();
+        drop(socket_file);
         // Dropping the slots (listeners and pending accepts) deregisters and closes the
         // sockets.
         let slots = std::mem::take(&mut *self.inner.slots.borrow_mut());
         drop(slots);
-        // Then the socket file goes (`SocketFile`'s drop removes it).
-        let socket_file = self.inner.socket_file.borrow_mut().take();
-        drop(socket_file);
         for task in self.inner.accept_tasks.borrow_mut().drain(..) {
             task.cancel();
         }
