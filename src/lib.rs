@@ -70,7 +70,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use executor::{default_pool, run_in_executor, Blocking, ThreadPool};
 pub use future::Future;
 pub use kettle_macros::{main, test};
-pub use net::{open_connection, start_server};
+pub use net::{open_connection, open_unix_connection, start_server, start_unix_server};
 pub use runtime::{
     get_running_loop, run, try_get_running_loop, Builder, EventLoop, Handle, LoopHandle,
     TimerHandle, DEFAULT_SLOW_CALLBACK_DURATION,

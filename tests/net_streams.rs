@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::LATE;
 use futures_core::Stream;
 use kettle::net::streams::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
-use kettle::net::{Server, StreamError, StreamReader, StreamWriter, TcpListener};
+use kettle::net::{Server, SocketAddress, StreamError, StreamReader, StreamWriter, TcpListener};
 use kettle::sync::Event;
 
 /// Starts a server on a free port of 127.0.0.1 with `handler`.
@@ -33,7 +33,7 @@ where
     Fut::Output: kettle::net::streams::HandlerResult,
 {
     let server = kettle::start_server(handler, "127.0.0.1", 0).await.unwrap();
-    let port = server.sockets()[0].port();
+    let port = server.sockets()[0].port().unwrap();
     (server, port)
 }
 
@@ -87,11 +87,18 @@ async fn echo_round_trip_through_start_server_and_open_connection() {
     let (mut r, w) = connect(port).await;
     assert_eq!(
         w.get_extra_info("peername"),
-        Some(SocketAddr::from(([127, 0, 0, 1], port)))
+        Some(SocketAddress::Inet(SocketAddr::from((
+            [127, 0, 0, 1],
+            port
+        ))))
     );
     assert_eq!(
         w.get_extra_info("sockname"),
         Some(w.transport().local_addr().unwrap())
+    );
+    assert_eq!(
+        w.get_extra_info("sockname").unwrap().as_inet(),
+        Some(w.transport().as_tcp().unwrap().local_addr().unwrap())
     );
     assert_eq!(w.get_extra_info("nonsense"), None);
     let big = format!("{}\n", "x".repeat(50_000));
@@ -183,8 +190,10 @@ async fn start_server_on_a_name_listens_on_one_port_for_all_its_addresses() {
         .unwrap();
     let socks = server.sockets();
     assert!(!socks.is_empty());
-    assert!(socks.iter().all(|a| a.port() == socks[0].port()));
-    for addr in &socks {
+    assert!(socks
+        .iter()
+        .all(|a| a.is_inet() && a.port() == socks[0].port()));
+    for addr in socks.iter().map(|a| a.as_inet().unwrap()) {
         let (mut r, w) = kettle::open_connection(&addr.ip().to_string(), addr.port())
             .await
             .unwrap();
@@ -244,7 +253,7 @@ async fn servers_sharing_a_port_with_reuse_port_split_the_clients() {
     let a = start_server_with(handler(counts[0].clone()), "127.0.0.1", 0, options)
         .await
         .unwrap();
-    let port = a.sockets()[0].port();
+    let port = a.sockets()[0].port().unwrap();
     let b = start_server_with(handler(counts[1].clone()), "127.0.0.1", port, options)
         .await
         .unwrap();

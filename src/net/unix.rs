@@ -21,7 +21,9 @@ use crate::sys::socket;
 /// `create_unix_server`, as a socket).
 ///
 /// Binding creates the socket file and fails with `AddrInUse` if the path exists; dropping the
-/// listener does not remove the file, so a server that restarts should remove it first.
+/// listener does not remove the file, so a server that restarts should remove it first. (The
+/// [`Server`](super::Server) of [`start_unix_server`](super::start_unix_server) does remove
+/// its file when it closes, as asyncio 3.13 does.)
 ///
 /// ```
 /// use kettle::net::{UnixListener, UnixStream};

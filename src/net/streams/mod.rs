@@ -1,5 +1,8 @@
 //! asyncio's streams: [`open_connection`] and [`start_server`] hand out a
-//! ([`StreamReader`], [`StreamWriter`]) pair per TCP connection.
+//! ([`StreamReader`], [`StreamWriter`]) pair per TCP connection; [`open_unix_connection`] and
+//! [`start_unix_server`] do the same over Unix-domain stream sockets (a filesystem path instead
+//! of a host and port). Both kinds share all of the reader, writer and [`Server`] code; the
+//! socket underneath is a [`Transport`].
 //!
 //! ```
 //! kettle::run(async {
@@ -22,9 +25,9 @@
 //!     )
 //!     .await
 //!     .unwrap();
-//!     let addr = server.sockets()[0];
+//!     let port = server.sockets()[0].port().unwrap();
 //!
-//!     let (mut reader, writer) = kettle::open_connection("127.0.0.1", addr.port()).await.unwrap();
+//!     let (mut reader, writer) = kettle::open_connection("127.0.0.1", port).await.unwrap();
 //!     writer.write(b"hi");
 //!     writer.drain().await.unwrap();
 //!     let me = writer.get_extra_info("sockname").unwrap();
@@ -36,6 +39,20 @@
 //!     server.wait_closed().await; // the handler has seen EOF and returned
 //! });
 //! ```
+//!
+//! # Addresses
+//!
+//! [`StreamWriter::get_extra_info`] (`"peername"`, `"sockname"`), [`StreamReader::peer_addr`]
+//! and [`Server::sockets`] return a [`SocketAddress`](crate::net::SocketAddress):
+//! `Inet(SocketAddr)` for TCP, displayed as `ip:port`; `Unix(Some(path))` for a Unix socket
+//! bound to a path, displayed as the path; `Unix(None)` for an unnamed one (a Unix client's own
+//! end), displayed as the empty string, as asyncio gives `''`.
+//!
+//! # Unix socket files
+//!
+//! [`start_unix_server`] creates the socket file and the [`Server`] removes it when it closes
+//! (asyncio 3.13), unless the path meanwhile names another file. A path that already exists
+//! makes it fail with `AddrInUse`.
 //!
 //! # Design
 //!
@@ -57,18 +74,24 @@
 
 mod reader;
 mod server;
+mod transport;
 mod writer;
 
 use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::path::Path;
 use std::rc::Rc;
 
 pub use reader::{Lines, StreamReader, DEFAULT_LIMIT};
-pub use server::{start_server, start_server_with, HandlerResult, Server, ServerOptions};
+pub use server::{
+    start_server, start_server_with, start_unix_server, start_unix_server_with, HandlerResult,
+    Server, ServerOptions,
+};
+pub use transport::Transport;
 pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 
-use crate::net::{lookup_host, TcpStream};
+use crate::net::{lookup_host, TcpStream, UnixStream};
 
 /// What a structured read of a [`StreamReader`] can fail with (asyncio's
 /// `IncompleteReadError`, `LimitOverrunError`, and `OSError`).
@@ -157,7 +180,7 @@ impl From<StreamError> for io::Error {
 /// What the reader, the writer handles and the flusher task of one connection share.
 struct Connection {
     /// The socket.
-    stream: TcpStream,
+    stream: Transport,
     /// The writer closed the connection (`close` or `abort` shut the socket down). From then
     /// on the reader reports end of stream, as asyncio's does when its transport closes, and
     /// not the reset that data arriving at a shut-down socket provokes.
@@ -167,6 +190,30 @@ struct Connection {
 /// Wraps a connected [`TcpStream`] in a reader and a writer that share it (what
 /// `open_connection` and `start_server` do for each connection).
 pub fn from_tcp(stream: TcpStream) -> (StreamReader, StreamWriter) {
+    from_transport(Transport::Tcp(stream))
+}
+
+/// Wraps a connected [`UnixStream`] in a reader and a writer that share it (what
+/// `open_unix_connection` and `start_unix_server` do for each connection). Works for either
+/// end of a [`UnixStream::pair`] too.
+///
+/// ```
+/// use kettle::net::{streams::from_unix, UnixStream};
+/// kettle::run(async {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (_ra, wa) = from_unix(a);
+///     let (mut rb, _wb) = from_unix(b);
+///     wa.write(b"over a socketpair\n");
+///     assert_eq!(rb.readline().await.unwrap(), b"over a socketpair\n");
+///     // Neither end of a socketpair has a path.
+///     assert_eq!(wa.get_extra_info("peername"), Some(kettle::net::SocketAddress::Unix(None)));
+/// });
+/// ```
+pub fn from_unix(stream: UnixStream) -> (StreamReader, StreamWriter) {
+    from_transport(Transport::Unix(stream))
+}
+
+fn from_transport(stream: Transport) -> (StreamReader, StreamWriter) {
     let conn = Rc::new(Connection {
         stream,
         closed: Cell::new(false),
@@ -190,7 +237,7 @@ pub fn from_tcp(stream: TcpStream) -> (StreamReader, StreamWriter) {
 ///     )
 ///     .await
 ///     .unwrap();
-///     let port = server.sockets()[0].port();
+///     let port = server.sockets()[0].port().unwrap();
 ///
 ///     let (mut reader, _writer) = kettle::open_connection("localhost", port).await.unwrap();
 ///     assert_eq!(reader.readline().await.unwrap(), b"220 ready\r\n");
@@ -222,4 +269,44 @@ pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader,
             detail.join("; ")
         ),
     ))
+}
+
+/// Connects to the Unix-domain stream socket at `path` and returns the connection's reader
+/// and writer (asyncio's `open_unix_connection`).
+///
+/// If the listener's backlog is full, the connect is retried until it makes room (see
+/// [`UnixStream::connect`]); wrap the call in [`wait_for`](crate::wait_for) to bound the wait.
+/// On the writer, `get_extra_info("peername")` is the server's path and `"sockname"` is
+/// [`SocketAddress::Unix(None)`](crate::net::SocketAddress::Unix) (a client binds no path).
+///
+/// ```
+/// use kettle::net::{StreamReader, StreamWriter};
+/// let path = std::env::temp_dir().join(format!("kettle-doc-{}-open.sock", std::process::id()));
+/// kettle::run(async {
+///     let server = kettle::start_unix_server(
+///         |mut r: StreamReader, w: StreamWriter| async move {
+///             let line = r.readline().await?;
+///             w.write(&line.to_ascii_uppercase());
+///             w.drain().await
+///         },
+///         &path,
+///     )
+///     .await
+///     .unwrap();
+///
+///     let (mut reader, writer) = kettle::open_unix_connection(&path).await.unwrap();
+///     writer.write(b"hello over a unix socket\n");
+///     assert_eq!(reader.readline().await.unwrap(), b"HELLO OVER A UNIX SOCKET\n");
+///     assert_eq!(writer.get_extra_info("peername").unwrap().as_pathname(), Some(path.as_path()));
+///
+///     server.close();
+///     server.wait_closed().await;
+/// });
+/// assert!(!path.exists()); // the server removed its socket file
+/// ```
+pub async fn open_unix_connection(
+    path: impl AsRef<Path>,
+) -> io::Result<(StreamReader, StreamWriter)> {
+    let stream = UnixStream::connect(path).await?;
+    Ok(from_unix(stream))
 }

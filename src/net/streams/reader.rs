@@ -1,4 +1,5 @@
-//! `StreamReader`: buffered, line- and separator-aware reading from a TCP connection.
+//! `StreamReader`: buffered, line- and separator-aware reading from a TCP or Unix-domain
+//! connection.
 //!
 //! Data is pulled from the socket on demand, straight into the reader's own buffer, by the
 //! `poll_*` functions below. Every state they need lives in the reader (not in the future), so
@@ -12,12 +13,12 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
 use super::{Connection, StreamError};
+use crate::net::SocketAddress;
 
 /// The default buffer limit, as asyncio's (`2**16`).
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
@@ -28,8 +29,10 @@ const MIN_READ: usize = 8 * 1024;
 
 /// The reading half of a connection (asyncio's `StreamReader`).
 ///
-/// Obtained from [`open_connection`](crate::open_connection), a
-/// [`start_server`](crate::start_server) handler, or [`from_tcp`](super::from_tcp).
+/// Obtained from [`open_connection`](crate::open_connection) or
+/// [`open_unix_connection`](crate::open_unix_connection), a [`start_server`](crate::start_server)
+/// or [`start_unix_server`](crate::start_unix_server) handler, or
+/// [`from_tcp`](super::from_tcp)/[`from_unix`](super::from_unix).
 ///
 /// ```
 /// kettle::run(async {
@@ -43,7 +46,7 @@ const MIN_READ: usize = 8 * 1024;
 ///     )
 ///     .await
 ///     .unwrap();
-///     let port = server.sockets()[0].port();
+///     let port = server.sockets()[0].port().unwrap();
 ///
 ///     let (mut reader, _writer) = kettle::open_connection("127.0.0.1", port).await.unwrap();
 ///     assert_eq!(reader.readline().await.unwrap(), b"first line\n");
@@ -121,7 +124,7 @@ impl StreamReader {
     /// # kettle::run(async {
     /// # let server = kettle::start_server(|_r, w: kettle::net::StreamWriter| async move {
     /// #     w.write(b"hello"); w.close(); }, "127.0.0.1", 0).await.unwrap();
-    /// # let port = server.sockets()[0].port();
+    /// # let port = server.sockets()[0].port().unwrap();
     /// let (mut reader, _writer) = kettle::open_connection("127.0.0.1", port).await.unwrap();
     /// let mut got = Vec::new();
     /// loop {
@@ -185,7 +188,7 @@ impl StreamReader {
     /// # kettle::run(async {
     /// # let server = kettle::start_server(|_r, w: kettle::net::StreamWriter| async move {
     /// #     w.write(b"\x00\x03abcde"); w.close(); }, "127.0.0.1", 0).await.unwrap();
-    /// # let port = server.sockets()[0].port();
+    /// # let port = server.sockets()[0].port().unwrap();
     /// let (mut reader, _writer) = kettle::open_connection("127.0.0.1", port).await.unwrap();
     /// // A length-prefixed frame: two bytes of length, then the payload.
     /// let len = reader.readexactly(2).await.unwrap();
@@ -227,7 +230,7 @@ impl StreamReader {
     /// # kettle::run(async {
     /// # let server = kettle::start_server(|_r, w: kettle::net::StreamWriter| async move {
     /// #     w.write(b"a\nb\nc"); w.close(); }, "127.0.0.1", 0).await.unwrap();
-    /// # let port = server.sockets()[0].port();
+    /// # let port = server.sockets()[0].port().unwrap();
     /// let (mut reader, _writer) = kettle::open_connection("127.0.0.1", port).await.unwrap();
     /// let mut lines = reader.lines();
     /// let mut all = Vec::new();
@@ -245,8 +248,13 @@ impl StreamReader {
         }
     }
 
-    /// The connection's remote address, if it is still known.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
+    /// The connection's remote address, if it is still known: `ip:port` for TCP; for a Unix
+    /// connection the server's path on the client side and (usually)
+    /// [`SocketAddress::Unix(None)`](SocketAddress::Unix) on the server side. Unlike
+    /// [`StreamWriter::get_extra_info`](super::StreamWriter::get_extra_info), which remembers
+    /// the addresses of the connection's start, this asks the kernel, which may have forgotten
+    /// a TCP peer once the connection is shut down.
+    pub fn peer_addr(&self) -> Option<SocketAddress> {
         self.conn.stream.peer_addr().ok()
     }
 

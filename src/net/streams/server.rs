@@ -1,4 +1,5 @@
-//! `start_server` and `Server`: accept connections and run a handler task for each.
+//! `start_server`, `start_unix_server` and `Server`: accept connections and run a handler task
+//! for each.
 //!
 //! # State and ownership
 //!
@@ -15,19 +16,24 @@
 //! a guard that removes it when the task ends by any means (return, panic, cancellation).
 //! `finished` is set when the server is closed and the last connection task has ended: that
 //! is what [`Server::wait_closed`] waits for.
+//!
+//! TCP and Unix servers share all of this: a slot's listener is either kind, and its accept
+//! yields a [`Transport`] and a [`SocketAddress`]. A Unix server also owns its socket file
+//! (`SocketFile`), which it removes when it closes.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Poll};
 
-use super::{from_tcp, StreamReader, StreamWriter, DEFAULT_LIMIT};
-use crate::net::{lookup_host, ListenOptions, TcpListener, TcpStream};
+use super::{from_transport, StreamReader, StreamWriter, Transport, DEFAULT_LIMIT};
+use crate::net::{lookup_host, ListenOptions, SocketAddress, TcpListener, UnixListener};
 use crate::sync::Event;
 use crate::TaskRef;
 
@@ -35,37 +41,47 @@ use crate::TaskRef;
 /// `Result<(), E>` handler is logged as a `tracing` warning naming the peer, the way asyncio
 /// logs an exception a handler left unhandled.
 pub trait HandlerResult {
-    /// Deals with the handler's outcome for the connection from `peer`.
-    fn report(self, peer: Option<SocketAddr>);
+    /// Deals with the handler's outcome for the connection from `peer` (for a Unix server the
+    /// peer is usually [`SocketAddress::Unix(None)`](SocketAddress::Unix): clients bind no
+    /// path).
+    fn report(self, peer: Option<&SocketAddress>);
 }
 
 impl HandlerResult for () {
-    fn report(self, _peer: Option<SocketAddr>) {}
+    fn report(self, _peer: Option<&SocketAddress>) {}
 }
 
 impl<E: fmt::Display> HandlerResult for Result<(), E> {
-    fn report(self, peer: Option<SocketAddr>) {
+    fn report(self, peer: Option<&SocketAddress>) {
         if let Err(e) = self {
             tracing::warn!(?peer, "connection handler failed: {e}");
         }
     }
 }
 
-/// A running TCP server from [`start_server`] (asyncio's `Server`).
+/// A running server from [`start_server`] (TCP) or [`start_unix_server`] (Unix-domain)
+/// (asyncio's `Server`).
 ///
 /// It is a cheap `Clone` handle: one task may `serve_forever` while another closes it.
 /// Dropping the handles does **not** stop the server (as in asyncio, it serves until
 /// [`close`](Self::close) or the end of the loop).
+///
+/// A Unix server removes its socket file when it closes (see [`start_unix_server`]).
 pub struct Server {
     inner: Rc<Inner>,
 }
 
 struct Inner {
+    /// A Unix server's socket file, removed by `close` (or when the server is dropped
+    /// unclosed, e.g. with its loop). Declared before `slots` so that it is dropped first:
+    /// while the listener is open its inode cannot be reused, so the inode check in
+    /// `SocketFile::remove` cannot mistake a new file for ours.
+    socket_file: RefCell<Option<SocketFile>>,
     /// The listening sockets with their pending accepts; emptied (closing the sockets) by
     /// `close`.
     slots: RefCell<Vec<Slot>>,
     /// Their addresses, kept for `sockets()` and `Debug`.
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<SocketAddress>,
     /// One accept loop per listener; cancelled by `close`.
     accept_tasks: RefCell<Vec<TaskRef>>,
     /// Live connection tasks by connection number.
@@ -133,7 +149,7 @@ impl Drop for ConnGuard {
 ///     .await
 ///     .unwrap();
 ///     assert!(server.is_serving());
-///     let port = server.sockets()[0].port();
+///     let port = server.sockets()[0].port().unwrap();
 ///
 ///     let (mut r, w) = kettle::open_connection("127.0.0.1", port).await.unwrap();
 ///     w.write(b"kettle\n");
@@ -153,8 +169,9 @@ where
     start_server_with(handler, host, port, ServerOptions::default()).await
 }
 
-/// Options of [`start_server_with`]: asyncio's `limit`, `backlog`, `reuse_address` and
-/// `reuse_port` arguments of `start_server`.
+/// Options of [`start_server_with`] and [`start_unix_server_with`]: asyncio's `limit`,
+/// `backlog`, `reuse_address` and `reuse_port` arguments of `start_server` (a Unix server uses
+/// only `limit` and `backlog`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerOptions {
     /// How the listening sockets are bound (backlog, `SO_REUSEADDR`, `SO_REUSEPORT`).
@@ -188,10 +205,10 @@ impl Default for ServerOptions {
 ///         assert_eq!(r.limit(), 1024);
 ///     };
 ///     let a = start_server_with(handler, "127.0.0.1", 0, options).await.unwrap();
-///     let port = a.sockets()[0].port();
+///     let port = a.sockets()[0].port().unwrap();
 ///     // A second server on the same port (in a real program: on another core's loop).
 ///     let b = start_server_with(handler, "127.0.0.1", port, options).await.unwrap();
-///     assert_eq!(b.sockets()[0].port(), port);
+///     assert_eq!(b.sockets()[0].port(), Some(port));
 /// });
 /// ```
 pub async fn start_server_with<H, Fut>(
@@ -228,26 +245,160 @@ where
     if listeners.is_empty() {
         return Err(last_err.unwrap_or_else(|| io::Error::other("no address to listen on")));
     }
-    let addrs = listeners
-        .iter()
-        .map(TcpListener::local_addr)
+    let listeners = listeners
+        .into_iter()
+        .map(|l| {
+            Ok((
+                SocketAddress::Inet(l.local_addr()?),
+                Listener::Tcp(Rc::new(l)),
+            ))
+        })
         .collect::<io::Result<Vec<_>>>()?;
+    Ok(serve(listeners, None, options.limit, handler))
+}
+
+/// Starts a server on the Unix-domain socket `path` that runs `handler(reader, writer)` as a
+/// task of its own for every connection (asyncio's `start_unix_server`). It is serving when
+/// this returns (nothing is awaited; the function is `async` like asyncio's and
+/// [`start_server`]).
+///
+/// Binding creates the socket file, and fails with `AddrInUse` if `path` exists (asyncio
+/// removes an existing socket file first; Kettle leaves that decision to the caller, since the
+/// file may belong to a live server). The path must be shorter than 108 bytes.
+///
+/// **The socket file is removed when the server closes** ([`Server::close`], or the server
+/// being dropped unclosed when its loop ends), as asyncio 3.13 does — but only if the path
+/// still names the socket this server created (same device and inode), so a file that
+/// replaced it meanwhile is left alone. [`Server::sockets`] reports the path as
+/// [`SocketAddress::Unix`].
+///
+/// Everything else is as for [`start_server`]: the handler's result is reported through
+/// [`HandlerResult`], [`Server::close`] stops accepting at once, and
+/// [`Server::wait_closed`] waits for the connection handlers.
+///
+/// ```
+/// use kettle::net::{SocketAddress, StreamReader, StreamWriter};
+/// let path = std::env::temp_dir().join(format!("kettle-doc-{}-server.sock", std::process::id()));
+/// kettle::run(async {
+///     let server = kettle::start_unix_server(
+///         |mut r: StreamReader, w: StreamWriter| async move {
+///             // The client binds no path: its address is unnamed, displayed as "".
+///             assert_eq!(w.get_extra_info("peername"), Some(SocketAddress::Unix(None)));
+///             let name = r.readline().await?;
+///             w.write(b"hello, ");
+///             w.write(&name);
+///             w.drain().await?;
+///             Ok::<(), std::io::Error>(())
+///         },
+///         &path,
+///     )
+///     .await
+///     .unwrap();
+///     assert_eq!(server.sockets(), [SocketAddress::Unix(Some(path.clone()))]);
+///     assert_eq!(server.sockets()[0].to_string(), path.display().to_string());
+///
+///     let (mut r, w) = kettle::open_unix_connection(&path).await.unwrap();
+///     w.write(b"kettle\n");
+///     assert_eq!(r.read_to_end().await.unwrap(), b"hello, kettle\n");
+///
+///     server.close();
+///     assert!(!path.exists()); // removed at once by close
+///     server.wait_closed().await;
+/// });
+/// ```
+pub async fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
+    start_unix_server_with(handler, path, ServerOptions::default()).await
+}
+
+/// [`start_unix_server`] with [`ServerOptions`]: its `limit` and `listen.backlog` apply;
+/// `listen.reuse_address` and `listen.reuse_port` do not (they are IP options) and are ignored.
+///
+/// ```
+/// use kettle::net::streams::{start_unix_server_with, ServerOptions};
+/// use kettle::net::{ListenOptions, StreamReader, StreamWriter};
+/// let path = std::env::temp_dir().join(format!("kettle-doc-{}-with.sock", std::process::id()));
+/// kettle::run(async {
+///     let options = ServerOptions {
+///         listen: ListenOptions::new().backlog(8),
+///         limit: 4,
+///     };
+///     let server = start_unix_server_with(
+///         |mut r: StreamReader, w: StreamWriter| async move {
+///             // A line longer than the limit of 4 bytes is refused.
+///             let too_long = r.readline().await.is_err();
+///             w.write(if too_long { &b"too long\n"[..] } else { b"ok\n" });
+///         },
+///         &path,
+///         options,
+///     )
+///     .await
+///     .unwrap();
+///     let (mut r, w) = kettle::open_unix_connection(&path).await.unwrap();
+///     w.write(b"a long line\n");
+///     assert_eq!(r.readline().await.unwrap(), b"too long\n");
+///     server.close();
+/// });
+/// ```
+pub async fn start_unix_server_with<H, Fut>(
+    handler: H,
+    path: impl AsRef<Path>,
+    options: ServerOptions,
+) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
+    let path = path.as_ref();
+    let listener = UnixListener::bind_with_backlog(path, options.listen.backlog)?;
+    // Identify the file right away, before anything could replace it. If that fails (someone
+    // removed it already) there is nothing of ours to clean up later.
+    let socket_file = SocketFile::identify(path);
+    let addr = SocketAddress::from(listener.local_addr()?);
+    Ok(serve(
+        vec![(addr, Listener::Unix(Rc::new(listener)))],
+        socket_file,
+        options.limit,
+        handler,
+    ))
+}
+
+/// Builds the server over bound `listeners` and starts one accept task per listener.
+fn serve<H, Fut>(
+    listeners: Vec<(SocketAddress, Listener)>,
+    socket_file: Option<SocketFile>,
+    limit: usize,
+    handler: H,
+) -> Server
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
     let count = listeners.len();
+    let (addrs, slots) = listeners
+        .into_iter()
+        .map(|(addr, listener)| {
+            let slot = Slot {
+                listener,
+                pending: None,
+            };
+            (addr, slot)
+        })
+        .unzip();
     let inner = Rc::new(Inner {
-        slots: RefCell::new(
-            listeners
-                .into_iter()
-                .map(|l| Slot {
-                    listener: Rc::new(l),
-                    pending: None,
-                })
-                .collect(),
-        ),
+        socket_file: RefCell::new(socket_file),
+        slots: RefCell::new(slots),
         addrs,
         accept_tasks: RefCell::new(Vec::new()),
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
-        limit: options.limit,
+        limit,
         closed: Event::new(),
         finished: Event::new(),
     });
@@ -256,18 +407,96 @@ where
         .map(|i| crate::spawn(accept_loop(inner.clone(), i, handler.clone())).task_ref())
         .collect();
     *inner.accept_tasks.borrow_mut() = tasks;
-    Ok(Server { inner })
+    Server { inner }
+}
+
+/// The socket file of a Unix server: where it is and which file it is, so that removing it
+/// never removes a file that replaced it.
+struct SocketFile {
+    /// The path, made absolute at bind time so that a later change of the working directory
+    /// does not redirect the removal.
+    path: PathBuf,
+    /// The device and inode of the socket file the server created.
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    /// Records the file now at `path` (just bound). `None` if it cannot be examined.
+    fn identify(path: &Path) -> Option<SocketFile> {
+        let path = std::path::absolute(path).ok()?;
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if !meta.file_type().is_socket() {
+            return None; // replaced already: not ours
+        }
+        Some(SocketFile {
+            path,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Removes the file if the path still names the socket recorded by `identify`.
+    fn remove(&self) {
+        let Ok(meta) = std::fs::symlink_metadata(&self.path) else {
+            return; // already gone
+        };
+        if meta.dev() != self.dev || meta.ino() != self.ino {
+            tracing::debug!(
+                path = %self.path.display(),
+                "not removing the Unix socket path: it no longer names this server's socket"
+            );
+            return;
+        }
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::warn!(path = %self.path.display(), "could not remove the Unix socket file: {e}");
+        }
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// The pending `accept` of one listener, owning (a handle on) the listener so that it can be
 /// kept across polls: `accept` may wait on a timer (its back-off when out of file descriptors),
 /// which a fresh future per poll would lose.
-type PendingAccept = Pin<Box<dyn Future<Output = io::Result<(TcpStream, SocketAddr)>>>>;
+type PendingAccept = Pin<Box<dyn Future<Output = io::Result<(Transport, SocketAddress)>>>>;
+
+/// A listening socket of either kind.
+enum Listener {
+    Tcp(Rc<TcpListener>),
+    Unix(Rc<UnixListener>),
+}
+
+impl Listener {
+    /// Starts accepting one connection.
+    fn accept(&self) -> PendingAccept {
+        match self {
+            Listener::Tcp(l) => {
+                let l = l.clone();
+                Box::pin(async move {
+                    let (stream, peer) = l.accept().await?;
+                    Ok((Transport::Tcp(stream), SocketAddress::Inet(peer)))
+                })
+            }
+            Listener::Unix(l) => {
+                let l = l.clone();
+                Box::pin(async move {
+                    let (stream, peer) = l.accept().await?;
+                    Ok((Transport::Unix(stream), SocketAddress::from(peer)))
+                })
+            }
+        }
+    }
+}
 
 /// One listening socket and its accept in progress.
 struct Slot {
     /// The socket. Only this and `pending` hold it, so dropping the slot closes it.
-    listener: Rc<TcpListener>,
+    listener: Listener,
     /// The accept being waited for, if any.
     pending: Option<PendingAccept>,
 }
@@ -286,10 +515,7 @@ where
             let Some(slot) = slots.get_mut(index) else {
                 return Poll::Ready(None); // closed
             };
-            let pending = slot.pending.get_or_insert_with(|| {
-                let listener = slot.listener.clone();
-                Box::pin(async move { listener.accept().await })
-            });
+            let pending = slot.pending.get_or_insert_with(|| slot.listener.accept());
             let out = ready!(pending.as_mut().poll(cx));
             slot.pending = None;
             Poll::Ready(Some(out))
@@ -308,7 +534,7 @@ where
                 return;
             }
         };
-        let (mut reader, writer) = from_tcp(stream);
+        let (mut reader, writer) = from_transport(stream);
         reader.set_limit(inner.limit);
         let id = inner.next_conn.get();
         inner.next_conn.set(id + 1);
@@ -319,7 +545,7 @@ where
         let work = handler(reader, writer);
         let task = crate::spawn(async move {
             let _guard = guard;
-            work.await.report(Some(peer));
+            work.await.report(Some(&peer));
         });
         // The task has not run yet (spawn only queues it), so its guard cannot have fired.
         inner.conns.borrow_mut().insert(id, task.task_ref());
@@ -328,8 +554,10 @@ where
 
 impl Server {
     /// The addresses the server listens on (asyncio's `sockets`, as addresses); empty once
-    /// closed.
-    pub fn sockets(&self) -> Vec<SocketAddr> {
+    /// closed. For a TCP server they are [`SocketAddress::Inet`] (use
+    /// [`port`](SocketAddress::port) to learn the port the kernel picked for port 0); for a Unix
+    /// server, one [`SocketAddress::Unix`] with the socket's path.
+    pub fn sockets(&self) -> Vec<SocketAddress> {
         if self.inner.closed.is_set() {
             return Vec::new();
         }
@@ -344,10 +572,17 @@ impl Server {
     /// Stops accepting (asyncio's `close`): the listening sockets are closed at once, so new
     /// connections are refused. Connections already accepted go on; see
     /// [`wait_closed`](Self::wait_closed) and [`abort_clients`](Self::abort_clients).
+    ///
+    /// A Unix server also removes its socket file here, if the path still names the socket it
+    /// created (see [`start_unix_server`]).
     pub fn close(&self) {
         if self.inner.closed.is_set() {
             return;
         }
+        // A Unix server's socket file goes first, while the listener still pins its inode (see
+        // `Inner::socket_file`); `SocketFile`'s drop removes it.
+        let socket_file = self.inner.socket_file.borrow_mut().take();
+        drop(socket_file);
         // Dropping the slots (listeners and pending accepts) deregisters and closes the
         // sockets.
         let slots = std::mem::take(&mut *self.inner.slots.borrow_mut());

@@ -31,12 +31,12 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::Connection;
-use crate::net::TcpStream;
+use super::{Connection, Transport};
+use crate::net::SocketAddress;
 
 /// Default high-water mark: above it the writer is paused and `drain` waits.
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -71,7 +71,7 @@ pub const DEFAULT_LOW_WATER: usize = 16 * 1024;
 ///     )
 ///     .await
 ///     .unwrap();
-///     let port = server.sockets()[0].port();
+///     let port = server.sockets()[0].port().unwrap();
 ///
 ///     let (mut reader, writer) = kettle::open_connection("127.0.0.1", port).await.unwrap();
 ///     writer.write(b"hello\n");
@@ -122,9 +122,9 @@ struct State {
     /// Tasks in `drain` or `wait_closed`; all are woken on every change they may wait for.
     waiters: Vec<Waker>,
     /// Addresses captured at connection time; the kernel forgets the peer after a shutdown.
-    peer: Option<SocketAddr>,
+    peer: Option<SocketAddress>,
     /// See `peer`.
-    local: Option<SocketAddr>,
+    local: Option<SocketAddress>,
 }
 
 /// An `io::Error` kept for repeated reporting (`io::Error` is not `Clone`).
@@ -371,7 +371,8 @@ impl StreamWriter {
         }
     }
 
-    /// Whether [`write_eof`](Self::write_eof) is supported (always, for TCP).
+    /// Whether [`write_eof`](Self::write_eof) is supported (always: TCP and Unix stream sockets
+    /// both can shut down their sending side).
     pub fn can_write_eof(&self) -> bool {
         true
     }
@@ -443,19 +444,43 @@ impl StreamWriter {
     }
 
     /// Connection details by asyncio's names: `"peername"` (the remote address) and
-    /// `"sockname"` (the local one). Anything else is `None`.
-    pub fn get_extra_info(&self, name: &str) -> Option<SocketAddr> {
+    /// `"sockname"` (the local one), as the connection had them when it was set up (the
+    /// kernel may forget a TCP peer after a shutdown; this does not). Anything else is `None`.
+    ///
+    /// For TCP both are [`SocketAddress::Inet`], displayed as `ip:port`. For a Unix-domain
+    /// connection they are [`SocketAddress::Unix`]: the server's path, and
+    /// `SocketAddress::Unix(None)` (displayed as the empty string, asyncio's `''`) for the
+    /// client's end, which binds no path. So a client sees `peername` = the path and
+    /// `sockname` = unnamed, and the server's handler the other way round.
+    ///
+    /// ```
+    /// use kettle::net::SocketAddress;
+    /// kettle::run(async {
+    ///     let server = kettle::start_server(|_r, _w| async {}, "127.0.0.1", 0).await.unwrap();
+    ///     let port = server.sockets()[0].port().unwrap();
+    ///     let (_r, w) = kettle::open_connection("127.0.0.1", port).await.unwrap();
+    ///     let peer = w.get_extra_info("peername").unwrap();
+    ///     assert_eq!(peer.to_string(), format!("127.0.0.1:{port}"));
+    ///     assert_eq!(peer, SocketAddress::Inet(([127, 0, 0, 1], port).into()));
+    ///     assert!(w.get_extra_info("sockname").unwrap().is_inet());
+    ///     assert_eq!(w.get_extra_info("compression"), None);
+    /// });
+    /// ```
+    pub fn get_extra_info(&self, name: &str) -> Option<SocketAddress> {
         let st = self.state.borrow();
         match name {
-            "peername" => st.peer,
-            "sockname" => st.local,
+            "peername" => st.peer.clone(),
+            "sockname" => st.local.clone(),
             _ => None,
         }
     }
 
-    /// The underlying socket (asyncio's `writer.transport`), e.g. for socket options. Writing
-    /// to it directly bypasses this writer's buffer and ordering.
-    pub fn transport(&self) -> &TcpStream {
+    /// The underlying socket (asyncio's `writer.transport`): a [`Transport`], which is either
+    /// [`Transport::Tcp`] or [`Transport::Unix`]. Use
+    /// [`as_tcp`](Transport::as_tcp)/[`as_unix`](Transport::as_unix) or a `match` to reach the
+    /// socket, e.g. for socket options. Reading or writing it directly bypasses the reader's and
+    /// this writer's buffers and ordering.
+    pub fn transport(&self) -> &Transport {
         &self.conn.stream
     }
 
