@@ -55,6 +55,7 @@ mod executor;
 mod future;
 pub mod net;
 mod runtime;
+pub mod signal;
 pub mod sync;
 mod sys;
 mod task;

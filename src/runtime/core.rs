@@ -36,6 +36,9 @@ use crate::time::heap::TimerHeap;
 
 /// epoll token of the eventfd doorbell.
 const EVENTFD_TOKEN: u64 = u64::MAX;
+/// epoll token of the pipe behind `add_signal_handler` (see `crate::signal`). Like
+/// `EVENTFD_TOKEN`, no socket token can equal it: that would take 2^32 - 2 registered fds.
+pub(crate) const SIGNAL_TOKEN: u64 = u64::MAX - 1;
 /// While work is ready, peek at I/O only every this many iterations: a syscall per iteration
 /// would dominate task switches, and waiting longer would starve sockets.
 const IO_POLL_INTERVAL: u32 = 61;
@@ -188,6 +191,8 @@ pub(crate) struct Core {
     io_sources: Cell<usize>,
     /// Readiness and waiting wakers of every registered socket, by epoll token.
     pub(crate) io: RefCell<IoSlab>,
+    /// The handlers of `add_signal_handler`, with the pipe the loop reads for them.
+    pub(crate) signal_handlers: RefCell<Option<crate::signal::LoopHandlers>>,
     /// Debug mode: time every poll and callback.
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
@@ -249,6 +254,7 @@ impl Core {
             iterations_since_io: Cell::new(0),
             io_sources: Cell::new(0),
             io: RefCell::new(IoSlab::default()),
+            signal_handlers: RefCell::new(None),
             debug: Cell::new(debug),
             slow_callback_duration: Cell::new(slow_callback_duration),
         });
@@ -569,6 +575,10 @@ impl Core {
                 self.drain_remote();
                 continue;
             }
+            if ev.token == SIGNAL_TOKEN {
+                crate::signal::dispatch_handlers(self);
+                continue;
+            }
             let (reader, writer) = self.io.borrow_mut().dispatch(&ev);
             if let Some(w) = reader {
                 w.wake();
@@ -649,6 +659,8 @@ impl Core {
         }
         drop(self.shared.close());
         registry::unregister(self.id);
+        // As asyncio's close(): signal handlers go first, giving the signals back.
+        crate::signal::close_handlers(self);
         self.abort_all(true);
         let ready = self.ready.take();
         drop(ready);

@@ -341,6 +341,61 @@ impl EventLoop {
         crate::executor::run_in_executor(f)
     }
 
+    /// Runs `callback` on this loop each time the process receives `sig` (asyncio's
+    /// `loop.add_signal_handler`), replacing the handler `sig` already had on this loop.
+    ///
+    /// The callback runs as an ordinary loop callback (a panic is logged, the loop goes on),
+    /// on the next iteration after the signal arrives; the loop need not be running when the
+    /// handler is added. Signals are delivered and coalesced as described in
+    /// [`kettle::signal`](crate::signal); while a handler for `sig` exists, `sig`'s previous
+    /// disposition is suspended, and it is restored by
+    /// [`remove_signal_handler`](Self::remove_signal_handler) or [`close`](Self::close).
+    ///
+    /// Errors: [`InvalidInput`](io::ErrorKind::InvalidInput) for a signal that cannot be
+    /// waited for (`SIGKILL`, `SIGSEGV`, ...; asyncio's `ValueError`), or an I/O error if the
+    /// loop is closed or the process is out of file descriptors.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use kettle::signal::{raise_signal, SIGUSR1};
+    ///
+    /// let lp = kettle::EventLoop::new().unwrap();
+    /// let hits = Rc::new(Cell::new(0));
+    /// let h = hits.clone();
+    /// let stopper = lp.clone();
+    /// lp.add_signal_handler(SIGUSR1, move || {
+    ///     h.set(h.get() + 1);
+    ///     stopper.stop();
+    /// })
+    /// .unwrap();
+    /// raise_signal(SIGUSR1).unwrap();
+    /// lp.run_forever().unwrap(); // until the handler stops it
+    /// assert_eq!(hits.get(), 1);
+    /// assert!(lp.remove_signal_handler(SIGUSR1));
+    /// lp.close().unwrap();
+    /// ```
+    pub fn add_signal_handler<F: FnMut() + 'static>(
+        &self,
+        sig: i32,
+        callback: F,
+    ) -> io::Result<()> {
+        crate::signal::add_handler(
+            &self.core,
+            sig,
+            Box::new(callback),
+            std::any::type_name::<F>(),
+        )
+    }
+
+    /// Removes the handler of `sig` (asyncio's `loop.remove_signal_handler`): true if there
+    /// was one. A call already queued by an earlier delivery is skipped. When no handler on
+    /// this loop and no other listener in the process wants `sig` any more, its previous
+    /// disposition is restored.
+    pub fn remove_signal_handler(&self, sig: i32) -> bool {
+        crate::signal::remove_handler(&self.core, sig)
+    }
+
     /// Number of tasks spawned on this loop that have not finished.
     pub fn task_count(&self) -> usize {
         self.core.task_count()

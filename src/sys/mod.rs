@@ -1,10 +1,12 @@
-//! Thin, safe wrappers over the Linux syscalls the loop needs: epoll and eventfd.
+//! Thin, safe wrappers over the Linux syscalls the loop needs: epoll, eventfd, sockets and
+//! signal handlers.
 //!
 //! Everything `unsafe` about talking to the kernel lives in this module; the rest of the crate
 //! sees owned file descriptors and `io::Result`s.
 
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
+pub(crate) mod signal;
 
 use std::io;
 
