@@ -4,7 +4,7 @@
 //! The server reads the whole body first (bounded by `client_max_size`), so [`parse`] works on
 //! one [`Bytes`] buffer and hands out every field's content as a zero-copy slice of it: a
 //! 50 MB upload is not copied again. Part headers are bounded by [`MultipartLimits`], and any
-//! malformed input (truncated, oversized, garbage) is an [`MultipartError`] that says what was
+//! malformed input (truncated, oversized, garbage) is a [`MultipartError`] that says what was
 //! wrong and where, never a panic.
 //!
 //! ```
@@ -33,7 +33,10 @@
 //! - Every part needs `Content-Disposition: form-data` with a `name`. `filename*` (RFC 5987,
 //!   UTF-8 or ISO-8859-1) wins over `filename`; raw UTF-8 in quoted strings, which browsers
 //!   send, is accepted; backslash escapes in quoted strings are undone (so a Windows path sent
-//!   unescaped loses its backslashes, as it does in aiohttp). Header folding is rejected.
+//!   unescaped loses its backslashes, as it does in aiohttp). Header folding is rejected, and
+//!   so are two `Content-Disposition` or `Content-Type` headers in a part or two `name`,
+//!   `filename` or `filename*` parameters, because a proxy or firewall in front might read the
+//!   other copy.
 //! - `Content-Transfer-Encoding` is not applied (RFC 7578 deprecates it); the data is returned
 //!   as sent.
 
