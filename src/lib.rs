@@ -53,6 +53,7 @@ mod combine;
 pub mod error;
 mod executor;
 mod future;
+mod http;
 pub mod net;
 mod runtime;
 pub mod signal;
@@ -61,7 +62,6 @@ mod sys;
 mod task;
 mod time;
 pub mod web;
-mod http;
 
 pub use combine::{
     as_completed, gather, gather_results, shield, wait, AsCompleted, Gather, GatherResults,

@@ -45,9 +45,7 @@ mod tests {
     fn the_date_parses_back_to_now() {
         let text = with_now(|d| String::from_utf8(d.to_vec()).unwrap());
         let parsed = httpdate::parse_http_date(&text).unwrap();
-        let diff = SystemTime::now()
-            .duration_since(parsed)
-            .unwrap_or_default();
+        let diff = SystemTime::now().duration_since(parsed).unwrap_or_default();
         assert!(diff < Duration::from_secs(5), "{text}");
         assert!(text.ends_with(" GMT"));
     }

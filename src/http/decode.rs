@@ -49,7 +49,9 @@ enum State {
     /// Expecting the CRLF that ends a chunk's data.
     ChunkEnd,
     /// After the last chunk: trailer fields until an empty line; `bytes` seen so far.
-    Trailers { bytes: usize },
+    Trailers {
+        bytes: usize,
+    },
     Done,
 }
 
@@ -204,7 +206,8 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, BodyError> {
     }
     let rest = &line[digits..];
     let ext = rest.trim_ascii_start();
-    if !(rest.is_empty() || ext.first() == Some(&b';')) || rest.iter().any(|&b| b == 0 || b == b'\r')
+    if !(rest.is_empty() || ext.first() == Some(&b';'))
+        || rest.iter().any(|&b| b == 0 || b == b'\r')
     {
         return Err(BodyError("invalid chunk size"));
     }
@@ -230,7 +233,11 @@ mod tests {
     use super::*;
 
     /// Decodes all of `input`, fed `step` bytes at a time; returns the body and trailers.
-    fn decode_all(framing: Framing, input: &[u8], step: usize) -> Result<(Vec<u8>, usize), BodyError> {
+    fn decode_all(
+        framing: Framing,
+        input: &[u8],
+        step: usize,
+    ) -> Result<(Vec<u8>, usize), BodyError> {
         let mut d = Decoder::new(framing);
         let mut buf = BytesMut::new();
         let mut body = Vec::new();
@@ -250,7 +257,11 @@ mod tests {
             }
         }
         let trailers = d.take_trailers().map_or(0, |t| t.len());
-        assert_eq!(&input[fed - buf.len()..fed], &buf[..], "leftover is the next request");
+        assert_eq!(
+            &input[fed - buf.len()..fed],
+            &buf[..],
+            "leftover is the next request"
+        );
         Ok((body, trailers))
     }
 
@@ -299,8 +310,12 @@ mod tests {
 
     #[test]
     fn large_sizes_with_leading_zeros_are_fine() {
-        let (body, _) = decode_all(Framing::Chunked, b"00000000000000000002\r\nhi\r\n0\r\n\r\n", 7)
-            .unwrap();
+        let (body, _) = decode_all(
+            Framing::Chunked,
+            b"00000000000000000002\r\nhi\r\n0\r\n\r\n",
+            7,
+        )
+        .unwrap();
         assert_eq!(body, b"hi");
     }
 }

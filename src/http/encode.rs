@@ -44,6 +44,7 @@ pub(crate) fn status_allows_body(status: StatusCode) -> bool {
 /// `Transfer-Encoding`, `Connection`) are ignored: the server owns framing, and a handler
 /// that set them by hand must not desynchronize the connection. `extra` is written as is
 /// (already formatted `Name: value\r\n` lines, e.g. the content type).
+#[cfg(test)]
 pub(crate) fn head(
     out: &mut BytesMut,
     status: StatusCode,
@@ -53,6 +54,22 @@ pub(crate) fn head(
     length: Length,
     connection: Connection,
 ) {
+    let has_date = head_start(out, status, reason, headers);
+    out.put_slice(extra);
+    head_end(out, length, connection, has_date);
+}
+
+/// Appends the status line and `headers`; the caller may then add lines of its own (the
+/// content type) before [`head_end`]. Framing headers in `headers` (`Content-Length`,
+/// `Transfer-Encoding`, `Connection`) are skipped: the server owns framing, and a handler
+/// that set them by hand must not desynchronize the connection. Returns whether `headers`
+/// has its own `Date`, for [`head_end`].
+pub(crate) fn head_start(
+    out: &mut BytesMut,
+    status: StatusCode,
+    reason: Option<&str>,
+    headers: &HeaderMap,
+) -> bool {
     if status == StatusCode::OK && reason.is_none() {
         out.put_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -67,7 +84,6 @@ pub(crate) fn head(
         }
         out.put_slice(b"\r\n");
     }
-    let mut has_date = false;
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
@@ -75,13 +91,17 @@ pub(crate) fn head(
         {
             continue;
         }
-        has_date |= name == header::DATE;
         out.put_slice(name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(value.as_bytes());
         out.put_slice(b"\r\n");
     }
-    out.put_slice(extra);
+    !headers.is_empty() && headers.contains_key(header::DATE)
+}
+
+/// Appends the framing headers, `Date` (unless the handler set one), `Connection` and the
+/// blank line that ends the head.
+pub(crate) fn head_end(out: &mut BytesMut, length: Length, connection: Connection, has_date: bool) {
     match length {
         Length::Known(n) => {
             out.put_slice(b"Content-Length: ");
@@ -177,7 +197,10 @@ mod tests {
         );
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nx-a: 1\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: "), "{text}");
-        assert!(text.ends_with(" GMT\r\nConnection: close\r\n\r\n"), "{text}");
+        assert!(
+            text.ends_with(" GMT\r\nConnection: close\r\n\r\n"),
+            "{text}"
+        );
         assert!(!text.contains("999"));
     }
 

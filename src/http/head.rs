@@ -210,7 +210,10 @@ fn origin_form<'a>(target: &'a str, method: &Method) -> Result<&'a [u8], HeadErr
         return Ok(target.as_bytes());
     }
     // absolute-form, which RFC 9112 §3.2.2 says a server must accept.
-    let lower = target.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let lower = target
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     let rest = if lower.starts_with("http://") {
         &target[7..]
     } else if lower.starts_with("https://") {
@@ -219,7 +222,7 @@ fn origin_form<'a>(target: &'a str, method: &Method) -> Result<&'a [u8], HeadErr
         return Err(HeadError::bad("request target must be a path"));
     };
     match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => Ok(rest[i..].as_bytes()),
+        Some(i) if rest.as_bytes()[i] == b'/' => Ok(&rest.as_bytes()[i..]),
         // `http://host?q` and `http://host` both mean the root.
         _ => Err(HeadError::bad("absolute-form target without a path")),
     }
@@ -247,9 +250,7 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> 
         return Ok(Framing::Length(length.unwrap_or(0)));
     }
     if length.is_some() {
-        return Err(HeadError::bad(
-            "both Content-Length and Transfer-Encoding",
-        ));
+        return Err(HeadError::bad("both Content-Length and Transfer-Encoding"));
     }
     if version == Version::HTTP_10 {
         return Err(HeadError::bad("Transfer-Encoding in an HTTP/1.0 request"));
@@ -354,7 +355,9 @@ mod tests {
 
     #[test]
     fn incomplete_heads_wait_for_more() {
-        assert!(parse_str("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+        assert!(parse_str("GET / HTTP/1.1\r\nHost: x\r\n")
+            .unwrap()
+            .is_none());
         assert!(parse_str("GET / HT").unwrap().is_none());
     }
 
@@ -372,11 +375,20 @@ mod tests {
         let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
         assert_eq!(status(&long), StatusCode::URI_TOO_LONG);
         // Known too long before the line even ends.
-        assert_eq!(status(&format!("GET /{}", "a".repeat(9000))), StatusCode::URI_TOO_LONG);
-        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(40_000));
+        assert_eq!(
+            status(&format!("GET /{}", "a".repeat(9000))),
+            StatusCode::URI_TOO_LONG
+        );
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(40_000)
+        );
         assert_eq!(status(&big), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let partial = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "a".repeat(40_000));
-        assert_eq!(status(&partial), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(
+            status(&partial),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
         let many: String = (0..200).map(|i| format!("X-{i}: 1\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
         assert_eq!(status(&many), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
@@ -447,13 +459,17 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&h.target[..], b"/a/b?c");
-        let h = parse_str("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        let h = parse_str("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(&h.target[..], b"*");
     }
 
     #[test]
     fn leading_blank_lines_are_skipped() {
-        let h = parse_str("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        let h = parse_str("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(&h.target[..], b"/");
     }
 }

@@ -270,6 +270,25 @@ impl TcpStream {
         self.io.poll_write_vectored(cx, bufs)
     }
 
+    /// Sends up to `len` bytes of `file` from `*offset` with `sendfile(2)` (no copy through
+    /// user space), waiting while the socket is full; advances `*offset` and returns the
+    /// bytes sent (`0`: the file ended first).
+    pub(crate) async fn sendfile(
+        &self,
+        file: &std::fs::File,
+        offset: &mut u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        use std::os::fd::AsRawFd as _;
+        let fd = self.io.as_raw_fd();
+        let src = file.as_raw_fd();
+        self.io
+            .io(crate::runtime::reactor::Direction::Write, |_| {
+                socket::sendfile(fd, src, offset, len)
+            })
+            .await
+    }
+
     /// Polls for a read into `buf` (the poll form of [`read`](Self::read)).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)

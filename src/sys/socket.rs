@@ -343,6 +343,35 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
     }
 }
 
+/// `read(2)` into possibly uninitialized memory; returns how many bytes the kernel wrote,
+/// which are then initialized.
+pub(crate) fn read_uninit(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe writable memory owned by `buf` for the whole
+    // call; the kernel writes at most `buf.len()` bytes and never reads them.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `sendfile(2)` from `file` at `*offset` to the socket `fd`, at most `len` bytes; advances
+/// `*offset` by what was sent.
+pub(crate) fn sendfile(fd: RawFd, file: RawFd, offset: &mut u64, len: u64) -> io::Result<usize> {
+    let mut off =
+        i64::try_from(*offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // Linux sends at most 0x7ffff000 bytes per call.
+    let count = len.min(0x7fff_f000) as usize;
+    // SAFETY: `off` is a valid, exclusively borrowed off_t for the duration of the call.
+    let n = unsafe { libc::sendfile(fd, file, &mut off, count) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = off as u64;
+    Ok(n as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,18 +399,5 @@ mod tests {
             let (storage, _) = to_sockaddr(&addr);
             assert_eq!(from_sockaddr(&storage).unwrap(), addr);
         }
-    }
-}
-
-/// `read(2)` into possibly uninitialized memory; returns how many bytes the kernel wrote,
-/// which are then initialized.
-pub(crate) fn read_uninit(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
-    // SAFETY: the pointer and length describe writable memory owned by `buf` for the whole
-    // call; the kernel writes at most `buf.len()` bytes and never reads them.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }

@@ -1,4 +1,204 @@
-//! The URL dispatcher: route patterns and the table that resolves a request to a handler.
+//! The URL dispatcher (aiohttp's `app.router`): routes from a method and a path pattern to a
+//! handler; `pattern` parses `{name}`, `{name:regex}` patterns, `table` resolves requests in
+//! registration order.
+//!
+//! An unknown path resolves to a 404 handler; a known path with another method to a 405
+//! handler listing the allowed methods in `Allow`. Both are ordinary handlers, so
+//! middlewares see those responses too.
 
 pub mod pattern;
 pub mod table;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use http::Method;
+
+use super::exceptions::{HTTPMethodNotAllowed, HTTPNotFound};
+use super::handler::Handler;
+use super::request::{MatchInfo, Request};
+pub use pattern::{Params, PatternError, UrlForError};
+pub use table::{MethodFilter, RouteError};
+use table::{Resolved, RouteTable};
+
+/// Routes requests to handlers.
+///
+/// ```
+/// use kettle::web::{Application, Request, Response};
+///
+/// async fn user(req: Request) -> Response {
+///     Response::text(format!("user {}", req.match_info().get("id").unwrap()))
+/// }
+///
+/// let mut app = Application::new();
+/// app.router()
+///     .add_get(r"/users/{id:\d+}", user)
+///     .add_route_named("DELETE", r"/users/{id:\d+}", "delete-user", user);
+/// ```
+pub struct Router {
+    table: RouteTable<Rc<dyn Handler>>,
+    not_found: Rc<dyn Handler>,
+}
+
+impl Default for Router {
+    fn default() -> Router {
+        Router::new()
+    }
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new() -> Router {
+        Router {
+            table: RouteTable::new(),
+            not_found: Rc::new(|_req: Request| async { HTTPNotFound() }),
+        }
+    }
+
+    /// Adds a route for `method` (`"GET"`, `"POST"`, ... or `"*"` for any method) and a path
+    /// pattern.
+    ///
+    /// # Panics
+    /// On an invalid method or pattern, or a route that duplicates one already added: these
+    /// are programming errors, found when the application is built. [`try_add_route`]
+    /// returns pattern and duplicate errors instead.
+    ///
+    /// [`try_add_route`]: Router::try_add_route
+    pub fn add_route(&mut self, method: &str, path: &str, handler: impl Handler) -> &mut Router {
+        let filter = method_filter(method);
+        if let Err(e) = self.try_add_route(filter, path, None, handler) {
+            panic!("cannot add route {method} {path}: {e}");
+        }
+        self
+    }
+
+    /// [`add_route`](Self::add_route) with a name for [`url_for`](Self::url_for).
+    pub fn add_route_named(
+        &mut self,
+        method: &str,
+        path: &str,
+        name: &str,
+        handler: impl Handler,
+    ) -> &mut Router {
+        let filter = method_filter(method);
+        if let Err(e) = self.try_add_route(filter, path, Some(name), handler) {
+            panic!("cannot add route {method} {path}: {e}");
+        }
+        self
+    }
+
+    /// Adds a route, returning what is wrong with it instead of panicking.
+    pub fn try_add_route(
+        &mut self,
+        method: MethodFilter,
+        path: &str,
+        name: Option<&str>,
+        handler: impl Handler,
+    ) -> Result<(), RouteError> {
+        self.table.add(method, path, name, Rc::new(handler))
+    }
+
+    /// `GET` route that also answers `HEAD` (with the same headers and no body), as aiohttp's
+    /// `add_get` does.
+    pub fn add_get(&mut self, path: &str, handler: impl Handler) -> &mut Router {
+        let handler: Rc<dyn Handler> = Rc::new(handler);
+        if let Err(e) = self
+            .table
+            .add(MethodFilter::Only(Method::GET), path, None, handler.clone())
+        {
+            panic!("cannot add route GET {path}: {e}");
+        }
+        // An explicit HEAD route added earlier wins.
+        let _ = self
+            .table
+            .add(MethodFilter::Only(Method::HEAD), path, None, handler);
+        self
+    }
+
+    /// `POST` route.
+    pub fn add_post(&mut self, path: &str, handler: impl Handler) -> &mut Router {
+        self.add_route("POST", path, handler)
+    }
+
+    /// `PUT` route.
+    pub fn add_put(&mut self, path: &str, handler: impl Handler) -> &mut Router {
+        self.add_route("PUT", path, handler)
+    }
+
+    /// `PATCH` route.
+    pub fn add_patch(&mut self, path: &str, handler: impl Handler) -> &mut Router {
+        self.add_route("PATCH", path, handler)
+    }
+
+    /// `DELETE` route.
+    pub fn add_delete(&mut self, path: &str, handler: impl Handler) -> &mut Router {
+        self.add_route("DELETE", path, handler)
+    }
+
+    /// `HEAD` route.
+    pub fn add_head(&mut self, path: &str, handler: impl Handler) -> &mut Router {
+        self.add_route("HEAD", path, handler)
+    }
+
+    /// Serves the files under `dir` at `prefix` (`GET` and `HEAD`): `add_static("/static",
+    /// "./files")` answers `/static/css/a.css` with `./files/css/a.css`. Conditional
+    /// requests (`If-Modified-Since`, `If-None-Match`) and `Range` are honoured; nothing
+    /// outside `dir` is ever served (`..`, encoded slashes and symlinks that leave it get a
+    /// 403 or 404).
+    ///
+    /// # Panics
+    /// If `prefix` is not a valid path prefix (it must start with `/`).
+    pub fn add_static(&mut self, prefix: &str, dir: impl Into<PathBuf>) -> &mut Router {
+        let prefix = prefix.trim_end_matches('/');
+        let handler = super::static_files::StaticHandler::new(dir.into());
+        let pattern = format!("{prefix}/{{filename:.*}}");
+        self.add_get(&pattern, handler)
+    }
+
+    /// The path of the route named `name` with `params` filled in.
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, UrlForError> {
+        self.table.url_for(name, params)
+    }
+
+    /// The handler for a request, with its path parameters.
+    pub(crate) fn resolve(&self, method: &Method, raw_path: &str) -> (Rc<dyn Handler>, MatchInfo) {
+        match self.table.resolve(method, raw_path) {
+            Resolved::Found {
+                handler,
+                params,
+                route,
+            } => (
+                handler.clone(),
+                MatchInfo::new(params, route.name.map(Rc::from)),
+            ),
+            Resolved::MethodNotAllowed { allowed } => {
+                let method = method.clone();
+                let handler: Rc<dyn Handler> = Rc::new(move |_req: Request| {
+                    let e = HTTPMethodNotAllowed(&method, &allowed);
+                    async move { e }
+                });
+                (handler, MatchInfo::default())
+            }
+            Resolved::NotFound => (self.not_found.clone(), MatchInfo::default()),
+        }
+    }
+}
+
+/// `"GET"`, `"get"` or `"*"`.
+///
+/// # Panics
+/// On a string that is not a method token (a programming error in route setup).
+fn method_filter(method: &str) -> MethodFilter {
+    match method.parse() {
+        Ok(m) => m,
+        Err(_) => panic!("invalid HTTP method {method:?} in a route"),
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("routes", &self.table.len())
+            .finish()
+    }
+}

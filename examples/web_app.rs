@@ -1,0 +1,101 @@
+//! Seeds 001/002's aiohttp server: `GET /` and `GET /hello/{name}`, each after the seed's
+//! `sleep(0.5)`, plus `POST /echo`, which answers the request body.
+//!
+//! ```text
+//! cargo run --example web_app                      # http://127.0.0.1:8000
+//! cargo run --example web_app -- --host 0.0.0.0 --port 8080
+//! curl http://127.0.0.1:8000/hello/kettle
+//! curl -d 'some body' http://127.0.0.1:8000/echo
+//! ```
+//!
+//! A hundred concurrent requests all finish after about half a second, not fifty: while one
+//! handler sleeps, the loop serves the others. Ctrl+C (or SIGTERM) stops it gracefully.
+
+use std::time::Duration;
+
+use kettle::web::{self, AppRunner, Application, Request, Response};
+
+/// The seed's `asyncio.sleep(0.5)`.
+pub const DELAY: Duration = Duration::from_millis(500);
+
+/// `GET /`.
+pub async fn index(_req: Request) -> Response {
+    kettle::sleep(DELAY).await;
+    Response::html("<h1>Index</h1>")
+}
+
+/// `GET /hello/{name}`.
+pub async fn hello(req: Request) -> Response {
+    kettle::sleep(DELAY).await;
+    let name = req.match_info().get("name").unwrap_or("");
+    Response::html(format!("<h1>hello, {}!</h1>", escape(name)))
+}
+
+/// `POST /echo`: the body back, with its content type.
+pub async fn echo(mut req: Request) -> Result<Response, web::Error> {
+    let body = req.read().await?;
+    let content_type = req.content_type();
+    Ok(Response::bytes(body).with_content_type(content_type))
+}
+
+/// The name comes from the URL; HTML-escape it so a link cannot inject markup.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The seed's application.
+pub fn app() -> Application {
+    let mut app = Application::new();
+    app.router()
+        .add_route("GET", "/", index)
+        .add_route("GET", "/hello/{name}", hello)
+        .add_post("/echo", echo);
+    app
+}
+
+/// `--host H` and `--port P`.
+fn parse_args(args: &[String]) -> Result<(String, u16), String> {
+    let (mut host, mut port) = ("127.0.0.1".to_string(), 8000u16);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--host" => host = it.next().ok_or("--host needs a value")?.clone(),
+            "--port" => {
+                let v = it.next().ok_or("--port needs a value")?;
+                port = v.parse().map_err(|_| format!("invalid port {v:?}"))?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (usage: web_app [--host H] [--port P])"
+                ))
+            }
+        }
+    }
+    Ok((host, port))
+}
+
+#[kettle::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (host, port) = parse_args(&args).unwrap_or_else(|e| {
+        eprintln!("web_app: {e}");
+        std::process::exit(2);
+    });
+    let mut signals = kettle::signal::Signals::new(&[libc::SIGINT, libc::SIGTERM])
+        .expect("install signal handlers");
+    let runner = match AppRunner::start(app(), &host, port).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("web_app: cannot serve on {host}:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    for addr in runner.addrs() {
+        println!("Server started at http://{addr}...");
+    }
+    let _ = signals.recv().await;
+    runner.shutdown().await;
+}

@@ -1,0 +1,680 @@
+//! One HTTP/1.x connection, start to end (aiohttp's `web_protocol`): read a head, run the
+//! application, write the response, repeat while keep-alive allows.
+//!
+//! - **Pipelining.** Responses are queued in the connection's output buffer and written with
+//!   one `writev` when the next read would wait, so a batch of pipelined requests costs one
+//!   write syscall. If a handler has to wait while earlier responses are queued, those are
+//!   flushed first so they are not held up by it.
+//! - **Timeouts.** A head must arrive completely within `header_timeout` of its first byte
+//!   (slowloris), an idle keep-alive connection is closed after `keepalive_timeout`, and a
+//!   body read that gets no data for `body_timeout` fails. Each is a timer on this task only;
+//!   stalled connections never delay others.
+//! - **Errors.** A bad head gets its status (400/413/414/431/505/...) and the connection is
+//!   closed, since what follows cannot be framed. A handler's panic becomes a 500 for that
+//!   request only.
+//! - **Shutdown.** When the server starts closing, idle connections close at once; a request
+//!   in flight finishes and its response says `Connection: close`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode, Version};
+
+use super::app::App;
+use super::body::{BodyReader, ReadError};
+use super::error::internal_error;
+use super::request::Request;
+use super::response::{Body, Response};
+use crate::http::decode::{Decoder, Step};
+use crate::http::encode::{self, Connection, Length};
+use crate::http::head::{self, Framing};
+use crate::http::HeadLimits;
+use crate::net::TcpStream;
+use crate::sync::Event;
+
+/// Bodies up to this size are copied behind their head so a batch leaves in one piece;
+/// larger ones are queued as their own `Bytes` and go out with the same `writev`, uncopied.
+const INLINE_BODY: usize = 4096;
+/// Read-buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+/// After the handler, an unread body this small is read and dropped so the connection can
+/// be kept; a larger one closes the connection instead.
+const DRAIN_LIMIT: u64 = 256 * 1024;
+
+/// Per-server settings the connections share.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerConfig {
+    pub(crate) limits: HeadLimits,
+    pub(crate) header_timeout: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            limits: HeadLimits::default(),
+            header_timeout: Duration::from_secs(30),
+            // aiohttp's default.
+            keepalive_timeout: Duration::from_secs(75),
+            body_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every connection of one server shares: settings and the shutdown signal.
+pub(crate) struct ServerShared {
+    pub(crate) config: ServerConfig,
+    pub(crate) closing: Event,
+    pub(crate) active: Cell<usize>,
+    pub(crate) in_flight: Cell<usize>,
+    /// Set whenever `active` drops to zero, for the graceful shutdown to wait on.
+    pub(crate) idle: Event,
+}
+
+/// The state of the body of the request being served.
+struct BodyState {
+    seq: u64,
+    decoder: Decoder,
+    declared: Option<u64>,
+    continue_pending: bool,
+    trailers: Option<HeaderMap>,
+}
+
+/// A connection's socket and buffers, shared by the connection task, the request's body
+/// reader and a streaming response.
+pub(crate) struct ConnIo {
+    stream: TcpStream,
+    rbuf: RefCell<BytesMut>,
+    out: RefCell<OutQueue>,
+    body: RefCell<Option<BodyState>>,
+    shared: Rc<ServerShared>,
+    /// Whether the current response may keep the connection open.
+    keep_alive: Cell<bool>,
+    version: Cell<Version>,
+    is_head: Cell<bool>,
+    /// A streaming response for an HTTP/1.0 client is delimited by closing.
+    must_close: Cell<bool>,
+}
+
+/// Output waiting to be written: finished pieces plus the piece being built.
+#[derive(Default)]
+struct OutQueue {
+    done: VecDeque<Bytes>,
+    building: BytesMut,
+}
+
+impl OutQueue {
+    fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.building.is_empty()
+    }
+
+    fn push_bytes(&mut self, b: Bytes) {
+        if !self.building.is_empty() {
+            self.done.push_back(self.building.split().freeze());
+        }
+        self.done.push_back(b);
+    }
+}
+
+impl ConnIo {
+    fn new(stream: TcpStream, shared: Rc<ServerShared>) -> ConnIo {
+        ConnIo {
+            stream,
+            rbuf: RefCell::new(BytesMut::with_capacity(READ_CHUNK)),
+            out: RefCell::new(OutQueue::default()),
+            body: RefCell::new(None),
+            shared,
+            keep_alive: Cell::new(true),
+            version: Cell::new(Version::HTTP_11),
+            is_head: Cell::new(false),
+            must_close: Cell::new(false),
+        }
+    }
+
+    /// Reads more into the read buffer; `Ok(0)` at EOF.
+    async fn read_more(&self) -> io::Result<usize> {
+        poll_fn(|cx| {
+            self.stream
+                .poll_read_buf(cx, &mut self.rbuf.borrow_mut(), READ_CHUNK)
+        })
+        .await
+    }
+
+    /// Writes everything queued, with as few `writev` calls as the kernel allows.
+    pub(crate) async fn flush(&self) -> io::Result<()> {
+        {
+            let mut out = self.out.borrow_mut();
+            if out.building.is_empty() && out.done.is_empty() {
+                return Ok(());
+            }
+            if !out.building.is_empty() {
+                let b = out.building.split().freeze();
+                out.done.push_back(b);
+            }
+        }
+        loop {
+            let written = poll_fn(|cx| {
+                let out = self.out.borrow();
+                let mut slices = [IoSlice::new(&[]); 64];
+                let mut n = 0;
+                for (slot, b) in slices.iter_mut().zip(out.done.iter()) {
+                    *slot = IoSlice::new(b);
+                    n += 1;
+                }
+                if n == 0 {
+                    return Poll::Ready(Ok(0));
+                }
+                self.stream.poll_write_vectored(cx, &slices[..n])
+            })
+            .await?;
+            let mut out = self.out.borrow_mut();
+            if out.done.is_empty() {
+                return Ok(());
+            }
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let mut left = written;
+            while left > 0 {
+                let Some(front) = out.done.front_mut() else {
+                    break;
+                };
+                if front.len() <= left {
+                    left -= front.len();
+                    out.done.pop_front();
+                } else {
+                    let _ = front.split_to(left);
+                    left = 0;
+                }
+            }
+            if out.done.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Appends bytes to the output queue (copied; for heads and small pieces).
+    pub(crate) fn queue(&self, bytes: &[u8]) {
+        self.out.borrow_mut().building.extend_from_slice(bytes);
+    }
+
+    /// Appends a body piece; large ones are queued without a copy.
+    pub(crate) fn queue_bytes(&self, bytes: Bytes) {
+        let mut out = self.out.borrow_mut();
+        if bytes.len() <= INLINE_BODY {
+            out.building.extend_from_slice(&bytes);
+        } else {
+            out.push_bytes(bytes);
+        }
+    }
+
+    /// Runs `f` on the output buffer being built (to encode a head into it).
+    pub(crate) fn with_out<R>(&self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        f(&mut self.out.borrow_mut().building)
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        self.version.get()
+    }
+
+    pub(crate) fn is_head(&self) -> bool {
+        self.is_head.get()
+    }
+
+    /// The `Connection` header the current response carries.
+    pub(crate) fn connection_header(&self) -> Connection {
+        if !self.keep_alive.get() || self.must_close.get() || self.shared.closing.is_set() {
+            Connection::Close
+        } else if self.version.get() == Version::HTTP_10 {
+            Connection::KeepAlive
+        } else {
+            Connection::Default
+        }
+    }
+
+    /// A streamed body of unknown length for an HTTP/1.0 client ends with the connection.
+    pub(crate) fn set_must_close(&self) {
+        self.must_close.set(true);
+    }
+
+    // --- the body of the current request -------------------------------------------------
+
+    pub(crate) fn body_done(&self, seq: u64) -> bool {
+        match &*self.body.borrow() {
+            Some(b) if b.seq == seq => b.decoder.is_done(),
+            _ => true,
+        }
+    }
+
+    pub(crate) fn body_trailers(&self, seq: u64) -> Option<HeaderMap> {
+        match &*self.body.borrow() {
+            Some(b) if b.seq == seq => b.trailers.clone(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn declared_length(&self, seq: u64) -> Option<u64> {
+        match &*self.body.borrow() {
+            Some(b) if b.seq == seq => b.declared,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn decode_body(&self, seq: u64, max: usize) -> Result<Step, ReadError> {
+        let mut body = self.body.borrow_mut();
+        let Some(b) = body.as_mut().filter(|b| b.seq == seq) else {
+            return Ok(Step::Done);
+        };
+        let step = b
+            .decoder
+            .decode(&mut self.rbuf.borrow_mut(), max)
+            .map_err(|e| ReadError::Bad(format!("bad request body: {e}")))?;
+        if step == Step::Done && b.trailers.is_none() {
+            b.trailers = b.decoder.take_trailers();
+        }
+        Ok(step)
+    }
+
+    /// The body needs more bytes: send `100 Continue` if the client waits for it, then read.
+    pub(crate) async fn read_body_more(&self, seq: u64) -> Result<(), ReadError> {
+        let send_continue = match &mut *self.body.borrow_mut() {
+            Some(b) if b.seq == seq => std::mem::take(&mut b.continue_pending),
+            _ => false,
+        };
+        if send_continue {
+            self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
+            self.flush()
+                .await
+                .map_err(|e| ReadError::Bad(format!("cannot send 100 Continue: {e}")))?;
+        }
+        let timeout = self.shared.config.body_timeout;
+        match crate::wait_for(self.read_more(), timeout).await {
+            Ok(Ok(0)) => Err(ReadError::Bad(
+                "the client closed the connection in the middle of the body".into(),
+            )),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ReadError::Bad(format!("reading the body failed: {e}"))),
+            Err(_) => Err(ReadError::Bad(format!(
+                "no body data for {}s",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// After the handler: reads and drops what is left of a small body. Returns whether the
+    /// connection can carry another request.
+    async fn finish_body(&self, seq: u64) -> bool {
+        let (done, pending_continue, remaining) = match &*self.body.borrow() {
+            Some(b) if b.seq == seq => (
+                b.decoder.is_done(),
+                b.continue_pending,
+                b.decoder.remaining_length(),
+            ),
+            _ => (true, false, Some(0)),
+        };
+        if done {
+            return true;
+        }
+        // The client is still waiting for permission to send: it will not send the body,
+        // but it may send it anyway later; closing is the only safe framing.
+        if pending_continue {
+            return false;
+        }
+        if remaining.is_none_or(|r| r > DRAIN_LIMIT) {
+            return false;
+        }
+        let mut reader = InternalReader { conn: self, seq };
+        loop {
+            match reader.next_internal(usize::MAX).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A body reader borrowing the connection, for draining.
+struct InternalReader<'a> {
+    conn: &'a ConnIo,
+    seq: u64,
+}
+
+impl InternalReader<'_> {
+    async fn next_internal(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
+        loop {
+            match self.conn.decode_body(self.seq, max)? {
+                Step::Data(b) => return Ok(Some(b)),
+                Step::Done => return Ok(None),
+                Step::NeedMore => self.conn.read_body_more(self.seq).await?,
+            }
+        }
+    }
+}
+
+/// Why waiting for the next head ended without one.
+enum Wait {
+    Eof,
+    TimedOut,
+    Closing,
+    Failed,
+}
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+    app: App,
+    shared: Rc<ServerShared>,
+) {
+    let conn = Rc::new(ConnIo::new(stream, shared.clone()));
+    let limits = shared.config.limits;
+    let mut scratch = Vec::new();
+    let mut seq: u64 = 0;
+    loop {
+        // 1. The next head, reading as needed.
+        let mut head_started: Option<Instant> = None;
+        let head = loop {
+            let parsed = head::parse(&mut conn.rbuf.borrow_mut(), &limits, &mut scratch);
+            match parsed {
+                Ok(Some(h)) => break h,
+                Err(e) => {
+                    send_error(&conn, e.status, e.reason).await;
+                    return;
+                }
+                Ok(None) => {}
+            }
+            if conn.flush().await.is_err() {
+                return;
+            }
+            let idle = conn.rbuf.borrow().is_empty();
+            if !idle && head_started.is_none() {
+                head_started = Some(Instant::now());
+            }
+            match wait_for_bytes(&conn, idle, head_started).await {
+                Ok(()) => {
+                    if head_started.is_none() && !conn.rbuf.borrow().is_empty() {
+                        head_started = Some(Instant::now());
+                    }
+                }
+                Err(Wait::TimedOut) if !idle => {
+                    send_error(&conn, StatusCode::REQUEST_TIMEOUT, "request head timed out").await;
+                    return;
+                }
+                Err(_) => return,
+            }
+        };
+
+        // 2. Framing decisions that need no handler.
+        let declared = match head.framing {
+            Framing::Length(n) => Some(n),
+            Framing::Chunked => None,
+        };
+        let max = conn_app_limit(&app);
+        if declared.is_some_and(|n| n > max) {
+            let text = format!(
+                "Maximum request body size {max} exceeded, actual body size {}",
+                declared.unwrap_or(0)
+            );
+            send_error(&conn, StatusCode::PAYLOAD_TOO_LARGE, &text).await;
+            return;
+        }
+        seq += 1;
+        *conn.body.borrow_mut() = Some(BodyState {
+            seq,
+            decoder: Decoder::new(head.framing),
+            declared,
+            continue_pending: head.expect_continue,
+            trailers: None,
+        });
+        conn.keep_alive.set(head.keep_alive);
+        conn.version.set(head.version);
+        conn.is_head.set(head.method == Method::HEAD);
+        conn.must_close.set(false);
+        let access = AccessLog::start(&head, peer);
+
+        // 3. The application.
+        let body = BodyReader::new(conn.clone(), seq);
+        let request = Request::new(head, peer, app.clone(), body, conn.clone());
+        shared.in_flight.set(shared.in_flight.get() + 1);
+        let response = run_handler(&conn, app.handle(request)).await;
+        shared.in_flight.set(shared.in_flight.get() - 1);
+
+        // 4. What is left of the body, then the response.
+        let reusable = conn.finish_body(seq).await;
+        if !reusable {
+            conn.keep_alive.set(false);
+        }
+        let (status, size, file) = write_response(&conn, response);
+        access.finish((status, size));
+        if let Some((file, offset, len)) = file {
+            if send_file(&conn, file, offset, len).await.is_err() {
+                return;
+            }
+        }
+        if conn.connection_header() == Connection::Close {
+            let _ = conn.flush().await;
+            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            return;
+        }
+    }
+}
+
+fn conn_app_limit(app: &App) -> u64 {
+    app.client_max_size()
+}
+
+/// Waits until more bytes are buffered. Idle connections also end on shutdown and after the
+/// keep-alive timeout; a head in progress must complete within the header timeout.
+async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> Result<(), Wait> {
+    let config = &conn.shared.config;
+    let deadline = match started {
+        Some(t) => t + config.header_timeout,
+        None if idle => Instant::now() + config.keepalive_timeout,
+        None => Instant::now() + config.header_timeout,
+    };
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if idle && conn.shared.closing.is_set() {
+        return Err(Wait::Closing);
+    }
+    let mut read = pin!(crate::wait_for(conn.read_more(), remaining));
+    let mut closing = pin!(conn.shared.closing.wait());
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = read.as_mut().poll(cx) {
+            return Poll::Ready(match r {
+                Ok(Ok(0)) => Err(Wait::Eof),
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(_)) => Err(Wait::Failed),
+                Err(_) => Err(Wait::TimedOut),
+            });
+        }
+        if idle && closing.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(Wait::Closing));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Runs the handler, turning a panic into a 500. If it has to wait while responses are
+/// queued, those are flushed first.
+async fn run_handler(conn: &ConnIo, handler: impl Future<Output = Response>) -> Response {
+    let mut handler = pin!(handler);
+    let mut flushed = false;
+    let mut flush = None;
+    poll_fn(|cx| {
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)));
+        match polled {
+            Ok(Poll::Ready(r)) => return Poll::Ready(r),
+            Ok(Poll::Pending) => {}
+            Err(panic) => {
+                let msg = panic_message(&panic);
+                tracing::error!(panic = %msg, "handler panicked; answering 500");
+                return Poll::Ready(internal_error());
+            }
+        }
+        if flushed || conn.out.borrow().is_empty() {
+            return Poll::Pending;
+        }
+        let f = flush.get_or_insert_with(|| Box::pin(conn.flush()));
+        if f.as_mut().poll(cx).is_ready() {
+            // Errors surface again at the next flush. The handler was polled above in this
+            // same poll, so its waker is registered and no wake-up can be lost.
+            flushed = true;
+            flush = None;
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}
+
+/// A file region still to send after its head.
+type FileBody = (std::fs::File, u64, u64);
+
+/// Queues the response's head and in-memory body. Returns the status and body size for the
+/// access log, and a file body to send after the head.
+fn write_response(conn: &ConnIo, response: Response) -> (StatusCode, u64, Option<FileBody>) {
+    let status = response.status();
+    let allows_body = encode::status_allows_body(status) && !conn.is_head();
+    let (length, size) = match &response.body {
+        Body::Sent { finished } => {
+            if !finished {
+                conn.keep_alive.set(false);
+            }
+            return (status, 0, None);
+        }
+        Body::Full(b) => (b.len() as u64, b.len() as u64),
+        Body::File { len, .. } => (*len, *len),
+    };
+    let framing = if encode::status_allows_body(status) {
+        Length::Known(length)
+    } else {
+        Length::Unframed
+    };
+    let connection = conn.connection_header();
+    conn.with_out(|out| {
+        let has_date =
+            encode::head_start(out, status, response.custom_reason(), response.headers());
+        response.content_type_line(out);
+        encode::head_end(out, framing, connection, has_date);
+    });
+    let file = match response.body {
+        Body::Full(b) if allows_body && !b.is_empty() => {
+            conn.queue_bytes(b);
+            None
+        }
+        Body::File { file, offset, len } if allows_body && len > 0 => Some((file, offset, len)),
+        _ => None,
+    };
+    (status, size, file)
+}
+
+/// Sends a file region after its head with `sendfile(2)`.
+async fn send_file(conn: &ConnIo, file: std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    conn.flush().await?;
+    let mut offset = offset;
+    let end = offset + len;
+    while offset < end {
+        let left = end - offset;
+        let n = conn.stream.sendfile(&file, &mut offset, left).await?;
+        if n == 0 {
+            // The file shrank under us: the promised length cannot be met, so the
+            // connection cannot be reused.
+            conn.keep_alive.set(false);
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
+}
+
+/// Answers a request that cannot be served and closes the connection.
+async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
+    conn.keep_alive.set(false);
+    let body = format!("{}: {}", status.as_u16(), reason);
+    conn.with_out(|out| {
+        encode::head_start(out, status, None, &HeaderMap::new());
+        out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+        encode::head_end(
+            out,
+            Length::Known(body.len() as u64),
+            Connection::Close,
+            false,
+        );
+        out.extend_from_slice(body.as_bytes());
+    });
+    tracing::info!(target: "kettle::web::access", status = status.as_u16(), reason, "request refused");
+    let _ = crate::wait_for(conn.flush(), Duration::from_secs(5)).await;
+    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+    // Give the peer a moment to read the answer before the socket closes (closing with
+    // unread input would send a reset that may destroy the response in flight).
+    let _ = crate::wait_for(
+        async {
+            loop {
+                conn.rbuf.borrow_mut().clear();
+                match conn.read_more().await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        },
+        Duration::from_secs(1),
+    )
+    .await;
+}
+
+/// One access-log line per request, through `tracing` (target `kettle::web::access`).
+struct AccessLog {
+    start: Instant,
+    method: Method,
+    target: Bytes,
+    version: Version,
+    peer: Option<SocketAddr>,
+}
+
+impl AccessLog {
+    fn start(head: &head::RequestHead, peer: Option<SocketAddr>) -> AccessLog {
+        AccessLog {
+            start: Instant::now(),
+            method: head.method.clone(),
+            target: head.target.clone(),
+            version: head.version,
+            peer,
+        }
+    }
+
+    fn finish(self, (status, size): (StatusCode, u64)) {
+        tracing::info!(
+            target: "kettle::web::access",
+            remote = %self.peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "-".into()),
+            request = %format_args!(
+                "{} {} {:?}",
+                self.method,
+                String::from_utf8_lossy(&self.target),
+                self.version
+            ),
+            status = status.as_u16(),
+            size,
+            elapsed_us = self.start.elapsed().as_micros() as u64,
+        );
+    }
+}

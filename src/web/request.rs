@@ -1,0 +1,368 @@
+//! `Request` (aiohttp's `web.Request`): the head, the path parameters the router matched,
+//! lazily parsed query and cookies, and the body — read whole (`read`, `text`, `json`,
+//! `post`) or piece by piece (`content`).
+
+use std::cell::OnceCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap};
+use http::{Method, Version};
+
+use super::app::App;
+use super::body::{BodyReader, ReadError};
+use super::error::Error;
+use super::exceptions::{HTTPBadRequest, HTTPRequestEntityTooLarge};
+use super::multidict::MultiDict;
+use super::multipart::{self, FormField};
+use super::protocol::ConnIo;
+use super::router::Params;
+use super::urlencoded;
+use crate::http::head::RequestHead;
+
+/// An HTTP request, as a handler receives it.
+///
+/// ```
+/// use kettle::web::{Request, Response};
+///
+/// async fn hello(req: Request) -> Response {
+///     let name = req.match_info().get("name").unwrap_or("Anonymous");
+///     let lang = req.query().get("lang").unwrap_or("en").to_string();
+///     Response::html(format!("<h1>hello, {name}! ({lang})</h1>"))
+/// }
+/// ```
+pub struct Request {
+    pub(crate) head: RequestHead,
+    /// Where the path ends in the target (the `?` or the end).
+    path_end: usize,
+    path: OnceCell<String>,
+    query: OnceCell<MultiDict>,
+    cookies: OnceCell<MultiDict>,
+    pub(crate) match_info: MatchInfo,
+    remote: Option<SocketAddr>,
+    pub(crate) app: App,
+    pub(crate) body: BodyReader,
+    /// The body once read whole, so `read`/`text`/`json` can be called again.
+    cached: Option<Bytes>,
+    pub(crate) conn: Rc<ConnIo>,
+}
+
+/// The path parameters the router matched (aiohttp's `request.match_info`).
+#[derive(Debug, Clone, Default)]
+pub struct MatchInfo {
+    params: Params,
+    route_name: Option<Rc<str>>,
+}
+
+impl MatchInfo {
+    pub(crate) fn new(params: Params, route_name: Option<Rc<str>>) -> MatchInfo {
+        MatchInfo { params, route_name }
+    }
+
+    /// The percent-decoded value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name)
+    }
+
+    /// All parameters, in pattern order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter()
+    }
+
+    /// The name of the matched route, if it was given one.
+    pub fn route_name(&self) -> Option<&str> {
+        self.route_name.as_deref()
+    }
+}
+
+impl Request {
+    pub(crate) fn new(
+        head: RequestHead,
+        remote: Option<SocketAddr>,
+        app: App,
+        body: BodyReader,
+        conn: Rc<ConnIo>,
+    ) -> Request {
+        let path_end = memchr::memchr(b'?', &head.target).unwrap_or(head.target.len());
+        Request {
+            head,
+            path_end,
+            path: OnceCell::new(),
+            query: OnceCell::new(),
+            cookies: OnceCell::new(),
+            match_info: MatchInfo::default(),
+            remote,
+            app,
+            body,
+            cached: None,
+            conn,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The protocol version (HTTP/1.0 or HTTP/1.1).
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.head.headers
+    }
+
+    fn target(&self) -> &str {
+        // The head parser checked that the target is UTF-8.
+        std::str::from_utf8(&self.head.target).unwrap_or("/")
+    }
+
+    /// The request target as sent: path and query, still percent-encoded (aiohttp's
+    /// `raw_path`).
+    pub fn raw_path(&self) -> &str {
+        self.target()
+    }
+
+    /// The path without the query, percent-decoded (aiohttp's `path`). Bytes that do not
+    /// decode to UTF-8 are shown as U+FFFD.
+    pub fn path(&self) -> &str {
+        let raw = &self.target()[..self.path_end];
+        if !raw.contains('%') {
+            return raw;
+        }
+        self.path.get_or_init(|| {
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    }
+
+    /// The raw, still encoded path without the query, as the router matches it.
+    pub(crate) fn raw_path_only(&self) -> &str {
+        &self.target()[..self.path_end]
+    }
+
+    /// The query string without the `?` (empty if none).
+    pub fn query_string(&self) -> &str {
+        self.target().get(self.path_end + 1..).unwrap_or("")
+    }
+
+    /// The query parameters, decoded; a key may repeat (aiohttp's `request.query`).
+    pub fn query(&self) -> &MultiDict {
+        self.query
+            .get_or_init(|| urlencoded::parse(self.query_string()))
+    }
+
+    /// The parameters the route pattern matched.
+    pub fn match_info(&self) -> &MatchInfo {
+        &self.match_info
+    }
+
+    /// Cookies sent by the client (from every `Cookie` header).
+    pub fn cookies(&self) -> &MultiDict {
+        self.cookies.get_or_init(|| {
+            let mut all = MultiDict::new();
+            for value in self.head.headers.get_all(header::COOKIE) {
+                if let Ok(v) = value.to_str() {
+                    for (k, v) in super::cookies::parse_cookie_header(v) {
+                        all.add(k, v);
+                    }
+                }
+            }
+            all
+        })
+    }
+
+    /// The peer's IP address as text (aiohttp's `request.remote`).
+    pub fn remote(&self) -> Option<String> {
+        self.remote.map(|a| a.ip().to_string())
+    }
+
+    /// The peer's socket address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> Option<&str> {
+        self.head
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    }
+
+    /// The declared body length (`None` for a chunked body).
+    pub fn content_length(&self) -> Option<u64> {
+        match self.head.framing {
+            crate::http::head::Framing::Length(n) => Some(n),
+            crate::http::head::Framing::Chunked => None,
+        }
+    }
+
+    /// The media type of the body without parameters, lowercased;
+    /// `application/octet-stream` when the header is missing, as in aiohttp.
+    pub fn content_type(&self) -> String {
+        let raw = self
+            .content_type_header()
+            .unwrap_or("application/octet-stream");
+        raw.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+
+    /// The `charset` parameter of the content type.
+    pub fn charset(&self) -> Option<String> {
+        let raw = self.content_type_header()?;
+        raw.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+        })
+    }
+
+    fn content_type_header(&self) -> Option<&str> {
+        self.head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+    }
+
+    /// Whether the client asked to keep the connection open.
+    pub fn keep_alive(&self) -> bool {
+        self.head.keep_alive
+    }
+
+    /// The application serving this request (its state, `url_for`).
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Shared state of type `T` registered with
+    /// [`Application::set_state`](super::Application::set_state).
+    pub fn state<T: 'static>(&self) -> Option<Rc<T>> {
+        self.app.state::<T>()
+    }
+
+    /// Whether the request has a body still to be read.
+    pub fn can_read_body(&self) -> bool {
+        self.cached.is_none() && !self.body.is_done()
+    }
+
+    /// The whole body (aiohttp's `await request.read()`). A body larger than the
+    /// application's `client_max_size` is a 413 error; one that stops early (the client
+    /// disconnects) or stalls past the read timeout is a 400.
+    pub async fn read(&mut self) -> Result<Bytes, Error> {
+        if let Some(b) = &self.cached {
+            return Ok(b.clone());
+        }
+        let limit = self.app.client_max_size();
+        let body = self.body.read_to_end(limit).await.map_err(|e| match e {
+            ReadError::TooLarge { actual } => HTTPRequestEntityTooLarge(limit, actual).into(),
+            ReadError::Bad(reason) => Error::from(HTTPBadRequest().with_text(reason)),
+        })?;
+        self.cached = Some(body.clone());
+        Ok(body)
+    }
+
+    /// The body as text, decoded with the declared charset (UTF-8 by default; invalid
+    /// sequences become U+FFFD).
+    pub async fn text(&mut self) -> Result<String, Error> {
+        let body = self.read().await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The body parsed as JSON into `T`; malformed JSON or the wrong shape is a 400 naming
+    /// the problem.
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let body = self.read().await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            HTTPBadRequest()
+                .with_text(format!("invalid JSON body: {e}"))
+                .into()
+        })
+    }
+
+    /// A form body (aiohttp's `await request.post()`): `application/x-www-form-urlencoded`
+    /// or `multipart/form-data` (with file fields). Any other content type gives an empty
+    /// form, as in aiohttp; a malformed multipart body is a 400.
+    pub async fn post(&mut self) -> Result<Form, Error> {
+        let content_type = self.content_type();
+        if content_type == "application/x-www-form-urlencoded" {
+            let body = self.read().await?;
+            return Ok(Form {
+                fields: urlencoded::parse(&body),
+                files: Vec::new(),
+            });
+        }
+        if content_type != "multipart/form-data" {
+            return Ok(Form::default());
+        }
+        let raw = self.content_type_header().unwrap_or("").to_string();
+        let boundary = multipart::boundary(&raw)
+            .map_err(|e| HTTPBadRequest().with_text(format!("bad multipart body: {e}")))?;
+        let body = self.read().await?;
+        let parts = multipart::parse(body, &boundary, &multipart::MultipartLimits::default())
+            .map_err(|e| HTTPBadRequest().with_text(format!("bad multipart body: {e}")))?;
+        let mut form = Form::default();
+        for part in parts {
+            if part.filename.is_some() {
+                form.files.push(part);
+            } else {
+                form.fields.add(
+                    part.name.clone(),
+                    String::from_utf8_lossy(&part.data).into_owned(),
+                );
+            }
+        }
+        Ok(form)
+    }
+
+    /// The body as it arrives, chunk by chunk, without buffering it whole (aiohttp's
+    /// `request.content`). Mixing it with [`read`](Self::read) gives `read` what is left.
+    pub fn content(&mut self) -> &mut BodyReader {
+        &mut self.body
+    }
+
+    /// Builds the URL path of the named route (aiohttp's `request.app.router[name].url_for`).
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
+        self.app.url_for(name, params)
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.head.method)
+            .field("target", &self.target())
+            .field("version", &self.head.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A parsed form: text fields (a multi-map) and file fields.
+#[derive(Debug, Default, Clone)]
+pub struct Form {
+    /// Text fields, in order; names may repeat.
+    pub fields: MultiDict,
+    /// File fields (multipart parts with a filename), in order; the data is a zero-copy
+    /// slice of the request body.
+    pub files: Vec<FormField>,
+}
+
+impl Form {
+    /// The first text field named `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name)
+    }
+
+    /// The first file field named `name`.
+    pub fn file(&self, name: &str) -> Option<&FormField> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}

@@ -1,0 +1,378 @@
+//! `Response` (aiohttp's `web.Response`), the [`IntoResponse`] conversions that let handlers
+//! return strings, bytes, JSON or `Result`s, and `json_response`.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+
+use super::cookies::{self, CookieError, CookieOptions};
+use super::error::{internal_error, Error};
+
+/// A complete HTTP response: status, reason, headers, content type and charset, and a body.
+///
+/// Constructors set the content type the way aiohttp does: [`text`](Self::text) →
+/// `text/plain; charset=utf-8`, [`html`](Self::html) → `text/html; charset=utf-8`,
+/// [`bytes`](Self::bytes) → `application/octet-stream`.
+///
+/// ```
+/// use kettle::web::{CookieOptions, Response};
+/// use http::StatusCode;
+///
+/// let mut r = Response::html("<h1>Index</h1>").with_status(StatusCode::CREATED);
+/// r.set_cookie("session", "abc", &CookieOptions::default().httponly(true)).unwrap();
+/// assert_eq!(r.status(), StatusCode::CREATED);
+/// assert_eq!(r.content_type(), Some("text/html"));
+/// assert_eq!(r.body(), "<h1>Index</h1>".as_bytes());
+/// ```
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    reason: Option<String>,
+    headers: HeaderMap,
+    content_type: Option<Cow<'static, str>>,
+    charset: Option<Cow<'static, str>>,
+    pub(crate) body: Body,
+}
+
+/// What follows the head.
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// Bytes in memory (possibly empty).
+    Full(Bytes),
+    /// A region of a file, sent with `sendfile(2)`.
+    File {
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+    },
+    /// A [`StreamResponse`](super::StreamResponse) already wrote head and body to the
+    /// connection; `finished` says whether it completed (`write_eof`).
+    Sent { finished: bool },
+}
+
+impl Default for Response {
+    fn default() -> Response {
+        Response::new()
+    }
+}
+
+impl Response {
+    /// `200 OK` with an empty body and no content type.
+    pub fn new() -> Response {
+        Response {
+            status: StatusCode::OK,
+            reason: None,
+            headers: HeaderMap::new(),
+            content_type: None,
+            charset: None,
+            body: Body::Full(Bytes::new()),
+        }
+    }
+
+    /// A `text/plain; charset=utf-8` response (aiohttp's `Response(text=...)`).
+    pub fn text(text: impl Into<String>) -> Response {
+        Response::with_body(Bytes::from(text.into()), "text/plain", Some("utf-8"))
+    }
+
+    /// A `text/html; charset=utf-8` response.
+    pub fn html(html: impl Into<String>) -> Response {
+        Response::with_body(Bytes::from(html.into()), "text/html", Some("utf-8"))
+    }
+
+    /// An `application/octet-stream` response (aiohttp's `Response(body=...)`).
+    pub fn bytes(body: impl Into<Bytes>) -> Response {
+        Response::with_body(body.into(), "application/octet-stream", None)
+    }
+
+    /// A static text response; no allocation for the body.
+    pub fn static_text(text: &'static str) -> Response {
+        Response::with_body(
+            Bytes::from_static(text.as_bytes()),
+            "text/plain",
+            Some("utf-8"),
+        )
+    }
+
+    fn with_body(
+        body: Bytes,
+        content_type: &'static str,
+        charset: Option<&'static str>,
+    ) -> Response {
+        Response {
+            content_type: Some(Cow::Borrowed(content_type)),
+            charset: charset.map(Cow::Borrowed),
+            body: Body::Full(body),
+            ..Response::new()
+        }
+    }
+
+    pub(crate) fn from_file(file: std::fs::File, offset: u64, len: u64) -> Response {
+        Response {
+            body: Body::File { file, offset, len },
+            ..Response::new()
+        }
+    }
+
+    pub(crate) fn sent(finished: bool) -> Response {
+        Response {
+            body: Body::Sent { finished },
+            ..Response::new()
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Sets the status code.
+    pub fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
+
+    /// Builder form of [`set_status`](Self::set_status).
+    pub fn with_status(mut self, status: StatusCode) -> Response {
+        self.status = status;
+        self
+    }
+
+    /// The reason phrase: the one set, or the status's standard one.
+    pub fn reason(&self) -> &str {
+        self.reason
+            .as_deref()
+            .or(self.status.canonical_reason())
+            .unwrap_or("Unknown")
+    }
+
+    pub(crate) fn custom_reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// Sets a custom reason phrase. CR and LF are replaced by spaces so the phrase cannot
+    /// split the status line.
+    pub fn set_reason(&mut self, reason: impl Into<String>) {
+        self.reason = Some(reason.into().replace(['\r', '\n'], " "));
+    }
+
+    /// The headers (without `Content-Type`, which [`content_type`](Self::content_type) and
+    /// [`charset`](Self::charset) hold, and without framing headers the server computes).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The headers, to change.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// Builder: adds a header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Response {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// The media type, without parameters (`text/html`).
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// Sets the media type. Characters that are not allowed in a header make it ignored
+    /// (logged), never a broken head.
+    pub fn set_content_type(&mut self, content_type: impl Into<Cow<'static, str>>) {
+        let ct = content_type.into();
+        if HeaderValue::from_str(&ct).is_ok() {
+            self.content_type = Some(ct);
+        } else {
+            tracing::warn!(content_type = %ct, "invalid content type ignored");
+        }
+    }
+
+    /// Builder form of [`set_content_type`](Self::set_content_type).
+    pub fn with_content_type(mut self, content_type: impl Into<Cow<'static, str>>) -> Response {
+        self.set_content_type(content_type);
+        self
+    }
+
+    /// The charset parameter of the content type.
+    pub fn charset(&self) -> Option<&str> {
+        self.charset.as_deref()
+    }
+
+    /// Sets (or with `None`, removes) the charset parameter.
+    pub fn set_charset(&mut self, charset: Option<impl Into<Cow<'static, str>>>) {
+        self.charset = charset.map(Into::into).filter(|c| {
+            c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    }
+
+    /// Builder form of [`set_charset`](Self::set_charset).
+    pub fn with_charset(mut self, charset: impl Into<Cow<'static, str>>) -> Response {
+        self.set_charset(Some(charset));
+        self
+    }
+
+    /// The body, when it is in memory (empty for file and streamed bodies).
+    pub fn body(&self) -> &[u8] {
+        match &self.body {
+            Body::Full(b) => b,
+            _ => &[],
+        }
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = Body::Full(body.into());
+    }
+
+    /// The body length when known before sending.
+    pub fn content_length(&self) -> Option<u64> {
+        match &self.body {
+            Body::Full(b) => Some(b.len() as u64),
+            Body::File { len, .. } => Some(*len),
+            Body::Sent { .. } => None,
+        }
+    }
+
+    /// Adds a `Set-Cookie` header (aiohttp's `set_cookie`).
+    pub fn set_cookie(
+        &mut self,
+        name: &str,
+        value: &str,
+        options: &CookieOptions,
+    ) -> Result<(), CookieError> {
+        let line = cookies::format_set_cookie(name, value, options)?;
+        self.append_set_cookie(&line)
+    }
+
+    /// Adds a `Set-Cookie` header that makes the client drop cookie `name` (aiohttp's
+    /// `del_cookie`); `path` and `domain` must match the ones it was set with.
+    pub fn del_cookie(
+        &mut self,
+        name: &str,
+        path: Option<&str>,
+        domain: Option<&str>,
+    ) -> Result<(), CookieError> {
+        let line = cookies::format_del_cookie(name, path, domain)?;
+        self.append_set_cookie(&line)
+    }
+
+    fn append_set_cookie(&mut self, line: &str) -> Result<(), CookieError> {
+        // format_set_cookie only produces header-safe text; this cannot fail in practice.
+        if let Ok(v) = HeaderValue::from_str(line) {
+            self.headers.append(header::SET_COOKIE, v);
+        }
+        Ok(())
+    }
+
+    /// The `Content-Type` line for the head, if any.
+    pub(crate) fn content_type_line(&self, out: &mut bytes::BytesMut) {
+        if let Some(ct) = &self.content_type {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(ct.as_bytes());
+            if let Some(cs) = &self.charset {
+                out.extend_from_slice(b"; charset=");
+                out.extend_from_slice(cs.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Anything a handler may return.
+///
+/// Implemented for [`Response`], `&'static str` and `String` (text/plain), [`Bytes`] and
+/// `Vec<u8>` (octet-stream), [`Json`], `(StatusCode, T)`, [`HttpException`](super::HttpException),
+/// [`Error`], and `Result<T, E>` whose error converts into [`Error`].
+pub trait IntoResponse {
+    /// Converts into the response to send.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::static_text(self)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new().with_status(self)
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        self.1.into_response().with_status(self.0)
+    }
+}
+
+impl IntoResponse for super::HttpException {
+    fn into_response(self) -> Response {
+        super::HttpException::into_response(self)
+    }
+}
+
+impl<T: IntoResponse, E: Into<Error>> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into().into_response(),
+        }
+    }
+}
+
+/// A value sent as `application/json`.
+///
+/// ```
+/// use kettle::web::{IntoResponse, Json};
+/// let r = Json(vec![1, 2, 3]).into_response();
+/// assert_eq!(r.body(), b"[1,2,3]");
+/// assert_eq!(r.content_type(), Some("application/json"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        json_response(&self.0)
+    }
+}
+
+/// aiohttp's `web.json_response(data)`: `data` serialized as `application/json`. A value that
+/// cannot be serialized (a map with non-string keys, say) is a 500, with the reason logged.
+pub fn json_response<T: serde::Serialize + ?Sized>(data: &T) -> Response {
+    match serde_json::to_vec(data) {
+        Ok(body) => Response::with_body(Bytes::from(body), "application/json", None),
+        Err(e) => {
+            tracing::error!(error = %e, "json_response: cannot serialize");
+            internal_error()
+        }
+    }
+}

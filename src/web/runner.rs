@@ -1,0 +1,338 @@
+//! Serving an application: [`AppRunner`] (start, addresses, graceful shutdown) and
+//! [`run_app`], aiohttp's one-call entry point.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::app::{App, Application};
+use super::protocol::{self, ServerConfig, ServerShared};
+use crate::http::HeadLimits;
+use crate::net::{lookup_host, ListenOptions, TcpListener};
+use crate::sync::Event;
+use crate::Task;
+
+/// Server settings: timeouts, head limits, listen options.
+///
+/// ```
+/// use std::time::Duration;
+/// use kettle::web::ServerOptions;
+/// let options = ServerOptions::default()
+///     .keepalive_timeout(Duration::from_secs(5))
+///     .shutdown_timeout(Duration::from_secs(10));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    config: ServerConfig,
+    shutdown_timeout: Duration,
+    listen: ListenOptions,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            config: ServerConfig::default(),
+            // aiohttp's default grace period.
+            shutdown_timeout: Duration::from_secs(60),
+            listen: ListenOptions::default(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// How long a request head may take to arrive, from its first byte (default 30 s);
+    /// slower clients get 408 and are disconnected.
+    pub fn header_timeout(mut self, t: Duration) -> ServerOptions {
+        self.config.header_timeout = t;
+        self
+    }
+
+    /// How long an idle keep-alive connection stays open (default 75 s, as aiohttp).
+    pub fn keepalive_timeout(mut self, t: Duration) -> ServerOptions {
+        self.config.keepalive_timeout = t;
+        self
+    }
+
+    /// How long a body read may wait for data (default 60 s).
+    pub fn body_timeout(mut self, t: Duration) -> ServerOptions {
+        self.config.body_timeout = t;
+        self
+    }
+
+    /// How long a graceful shutdown waits for requests in flight (default 60 s).
+    pub fn shutdown_timeout(mut self, t: Duration) -> ServerOptions {
+        self.shutdown_timeout = t;
+        self
+    }
+
+    /// The longest request line (default 8190 bytes; longer → 414).
+    pub fn max_line_size(mut self, bytes: usize) -> ServerOptions {
+        self.config.limits.max_line = bytes;
+        self
+    }
+
+    /// The largest request head (default 32 KiB; larger → 431).
+    pub fn max_head_size(mut self, bytes: usize) -> ServerOptions {
+        self.config.limits.max_head = bytes;
+        self
+    }
+
+    /// The most header fields (default 100; more → 431).
+    pub fn max_headers(mut self, n: usize) -> ServerOptions {
+        self.config.limits.max_headers = n.min(128);
+        self
+    }
+
+    /// Listen options: backlog, `SO_REUSEADDR`, `SO_REUSEPORT` (one listener per loop for
+    /// multi-core servers).
+    pub fn listen(mut self, listen: ListenOptions) -> ServerOptions {
+        self.listen = listen;
+        self
+    }
+
+    fn head_limits(&self) -> HeadLimits {
+        self.config.limits
+    }
+}
+
+/// A running server for one application (aiohttp's `AppRunner` + `TCPSite`).
+///
+/// ```
+/// use kettle::web::{AppRunner, Application, Request, Response};
+///
+/// kettle::run(async {
+///     let mut app = Application::new();
+///     app.router().add_get("/", |_req: Request| async { "Hello, World!" });
+///     let runner = AppRunner::start(app, "127.0.0.1", 0).await.unwrap();
+///     let addr = runner.addrs()[0];
+///     assert_eq!(addr.ip().to_string(), "127.0.0.1");
+///     runner.shutdown().await;
+/// });
+/// ```
+pub struct AppRunner {
+    app: App,
+    shared: Rc<ServerShared>,
+    addrs: Vec<SocketAddr>,
+    acceptors: Vec<Task<()>>,
+    conns: Rc<RefCell<HashMap<u64, Task<()>>>>,
+    shutdown_timeout: Duration,
+}
+
+impl AppRunner {
+    /// Runs the startup hooks, binds `host:port` (every address `host` resolves to; port 0
+    /// picks a free one) and starts accepting.
+    pub async fn start(app: Application, host: &str, port: u16) -> io::Result<AppRunner> {
+        AppRunner::start_with(app, host, port, ServerOptions::default()).await
+    }
+
+    /// [`start`](Self::start) with options.
+    pub async fn start_with(
+        app: Application,
+        host: &str,
+        port: u16,
+        options: ServerOptions,
+    ) -> io::Result<AppRunner> {
+        let mut listeners = Vec::new();
+        let mut last_err = None;
+        for addr in lookup_host(host, port).await? {
+            match TcpListener::bind_with(addr, options.listen) {
+                Ok(l) => listeners.push(l),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        if listeners.is_empty() {
+            return Err(last_err.unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{host} resolves to nothing"),
+                )
+            }));
+        }
+        AppRunner::serve_listeners(app, listeners, options).await
+    }
+
+    /// Serves on listeners bound by the caller (one per loop with `SO_REUSEPORT`, say).
+    pub async fn serve_listeners(
+        app: Application,
+        listeners: Vec<TcpListener>,
+        options: ServerOptions,
+    ) -> io::Result<AppRunner> {
+        let app = app.freeze();
+        app.startup()
+            .await
+            .map_err(|e| io::Error::other(format!("on_startup failed: {e}")))?;
+        let mut config = options.config.clone();
+        config.limits = options.head_limits();
+        let shared = Rc::new(ServerShared {
+            config,
+            closing: Event::new(),
+            active: Cell::new(0),
+            in_flight: Cell::new(0),
+            idle: Event::new(),
+        });
+        shared.idle.set();
+        let conns: Rc<RefCell<HashMap<u64, Task<()>>>> = Rc::default();
+        let mut addrs = Vec::new();
+        let mut acceptors = Vec::new();
+        for listener in listeners {
+            addrs.push(listener.local_addr()?);
+            acceptors.push(crate::spawn(accept_loop(
+                listener,
+                app.clone(),
+                shared.clone(),
+                conns.clone(),
+            )));
+        }
+        Ok(AppRunner {
+            app,
+            shared,
+            addrs,
+            acceptors,
+            conns,
+            shutdown_timeout: options.shutdown_timeout,
+        })
+    }
+
+    /// The addresses being served.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The running application.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Open connections.
+    pub fn active_connections(&self) -> usize {
+        self.shared.active.get()
+    }
+
+    /// Graceful shutdown: stop accepting, close idle keep-alive connections at once, run the
+    /// `on_shutdown` hooks, let requests in flight finish within the shutdown timeout (their
+    /// responses close their connections), cancel what is still running after it, then run
+    /// the `on_cleanup` hooks.
+    pub async fn shutdown(self) {
+        for acceptor in &self.acceptors {
+            acceptor.cancel();
+        }
+        for acceptor in self.acceptors {
+            let _ = acceptor.await;
+        }
+        self.shared.closing.set();
+        self.app.shutdown().await;
+        let drained = crate::wait_for(self.shared.idle.wait(), self.shutdown_timeout).await;
+        if drained.is_err() {
+            let stuck: Vec<Task<()>> = self.conns.borrow_mut().drain().map(|(_, t)| t).collect();
+            tracing::warn!(
+                connections = stuck.len(),
+                "shutdown timeout: cancelling requests still running"
+            );
+            for t in &stuck {
+                t.cancel();
+            }
+            for t in stuck {
+                let _ = t.await;
+            }
+        }
+        self.app.cleanup().await;
+    }
+}
+
+impl std::fmt::Debug for AppRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRunner")
+            .field("addrs", &self.addrs)
+            .field("active", &self.shared.active.get())
+            .finish()
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: App,
+    shared: Rc<ServerShared>,
+    conns: Rc<RefCell<HashMap<u64, Task<()>>>>,
+) {
+    let mut next_id: u64 = 0;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // accept() already retries transient errors; this one is the listener's.
+                tracing::error!(error = %e, "accept failed; listener stopped");
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        next_id += 1;
+        let id = next_id;
+        shared.active.set(shared.active.get() + 1);
+        shared.idle.clear();
+        let (app, shared2, conns2) = (app.clone(), shared.clone(), conns.clone());
+        let task = crate::spawn(async move {
+            let _guard = ConnGuard {
+                shared: shared2.clone(),
+                conns: conns2,
+                id,
+            };
+            protocol::serve(stream, Some(peer), app, shared2).await;
+        });
+        if !task.done() {
+            conns.borrow_mut().insert(id, task);
+        }
+    }
+}
+
+/// Counts a connection out when its task ends, however it ends (cancellation included).
+struct ConnGuard {
+    shared: Rc<ServerShared>,
+    conns: Rc<RefCell<HashMap<u64, Task<()>>>>,
+    id: u64,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if let Ok(mut conns) = self.conns.try_borrow_mut() {
+            conns.remove(&self.id);
+        }
+        let n = self.shared.active.get() - 1;
+        self.shared.active.set(n);
+        if n == 0 {
+            self.shared.idle.set();
+        }
+    }
+}
+
+/// aiohttp's `web.run_app`: serves `app` on `host:port` on a new event loop on this thread,
+/// prints where, and shuts down gracefully on SIGINT or SIGTERM.
+pub fn run_app(app: Application, host: &str, port: u16) -> io::Result<()> {
+    run_app_with(app, host, port, ServerOptions::default())
+}
+
+/// [`run_app`] with options.
+pub fn run_app_with(
+    app: Application,
+    host: &str,
+    port: u16,
+    options: ServerOptions,
+) -> io::Result<()> {
+    let lp = crate::EventLoop::new()?;
+    let result: io::Result<()> = lp.run_until_complete(async {
+        let mut signals = crate::signal::Signals::new(&[libc::SIGINT, libc::SIGTERM])?;
+        let runner = AppRunner::start_with(app, host, port, options).await?;
+        for addr in runner.addrs() {
+            println!("======== Running on http://{addr} ========");
+        }
+        println!("(Press CTRL+C to quit)");
+        let sig = signals.recv().await;
+        tracing::info!(signal = ?sig, "shutting down");
+        runner.shutdown().await;
+        Ok(())
+    });
+    let _ = lp.close();
+    result
+}

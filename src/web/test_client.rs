@@ -1,0 +1,309 @@
+//! `TestClient` (aiohttp's `aiohttp.test_utils.TestClient`): runs an application in-process
+//! on an ephemeral port of 127.0.0.1 and talks real HTTP/1.1 to it over a keep-alive
+//! connection.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+
+use super::app::Application;
+use super::runner::{AppRunner, ServerOptions};
+use crate::http::decode::{Decoder, Step};
+use crate::http::head::Framing;
+use crate::net::TcpStream;
+
+/// The largest response head the test client accepts.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// An application served for a test, and a client for it.
+///
+/// ```
+/// use kettle::web::{Application, Request, Response, TestClient};
+///
+/// kettle::run(async {
+///     let mut app = Application::new();
+///     app.router().add_get("/hello/{name}", |req: Request| async move {
+///         Response::text(format!("hello, {}", req.match_info().get("name").unwrap()))
+///     });
+///     let client = TestClient::new(app).await.unwrap();
+///     let resp = client.get("/hello/kettle").await.unwrap();
+///     assert_eq!(resp.status(), 200);
+///     assert_eq!(resp.text(), "hello, kettle");
+///     client.close().await;
+/// });
+/// ```
+pub struct TestClient {
+    runner: AppRunner,
+    addr: SocketAddr,
+    conn: RefCell<Option<(TcpStream, BytesMut)>>,
+}
+
+impl TestClient {
+    /// Starts `app` on 127.0.0.1 with a free port.
+    pub async fn new(app: Application) -> io::Result<TestClient> {
+        TestClient::with_options(app, ServerOptions::default()).await
+    }
+
+    /// Starts `app` with server options (short timeouts for timeout tests, say).
+    pub async fn with_options(app: Application, options: ServerOptions) -> io::Result<TestClient> {
+        let runner = AppRunner::start_with(app, "127.0.0.1", 0, options).await?;
+        let addr = runner.addrs()[0];
+        Ok(TestClient {
+            runner,
+            addr,
+            conn: RefCell::new(None),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The running server (for its app and connection count).
+    pub fn runner(&self) -> &AppRunner {
+        &self.runner
+    }
+
+    /// A request to build and send.
+    pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
+        TestRequest {
+            client: self,
+            method,
+            path: path.to_string(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> io::Result<TestResponse> {
+        self.request(Method::GET, path).send().await
+    }
+
+    /// `POST path` with `body`.
+    pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> io::Result<TestResponse> {
+        self.request(Method::POST, path).body(body).send().await
+    }
+
+    /// Shuts the server down gracefully.
+    pub async fn close(self) {
+        drop(self.conn.take());
+        self.runner.shutdown().await;
+    }
+
+    async fn roundtrip(&self, req: &TestRequest<'_>) -> io::Result<TestResponse> {
+        let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
+        if !req.headers.contains_key(http::header::HOST) {
+            head.push_str(&format!("Host: {}\r\n", self.addr));
+        }
+        for (k, v) in &req.headers {
+            head.push_str(k.as_str());
+            head.push_str(": ");
+            head.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            head.push_str("\r\n");
+        }
+        if !req.body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH)
+        {
+            head.push_str(&format!("Content-Length: {}\r\n", req.body.len()));
+        }
+        head.push_str("\r\n");
+        let mut wire = head.into_bytes();
+        wire.extend_from_slice(&req.body);
+
+        let taken = self.conn.borrow_mut().take();
+        let (stream, mut buf) = match taken {
+            Some(c) => c,
+            None => (TcpStream::connect(self.addr).await?, BytesMut::new()),
+        };
+        stream.write_all(&wire).await?;
+        let (resp, keep) = read_response(&stream, &mut buf, req.method == Method::HEAD).await?;
+        if keep {
+            *self.conn.borrow_mut() = Some((stream, buf));
+        }
+        Ok(resp)
+    }
+}
+
+impl std::fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestClient")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+/// A request being built by [`TestClient::request`].
+#[derive(Debug)]
+pub struct TestRequest<'a> {
+    client: &'a TestClient,
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestRequest<'_> {
+    /// Adds a header; an invalid name or value is a test bug and panics.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("valid header name");
+        let value = HeaderValue::from_str(value).expect("valid header value");
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Sets the body (sent with `Content-Length`).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sends the request and reads the whole response.
+    pub async fn send(self) -> io::Result<TestResponse> {
+        self.client.roundtrip(&self).await
+    }
+}
+
+/// A response read by the test client.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl TestResponse {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// A header as text (`None` if missing or not text).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as UTF-8 text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body)
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Reads one response (skipping `100 Continue`); returns it and whether the connection can
+/// be reused.
+async fn read_response(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> io::Result<(TestResponse, bool)> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut resp = httparse::Response::new(&mut headers);
+        let parsed = resp
+            .parse(buf)
+            .map_err(|e| invalid(format!("bad response head: {e}")))?;
+        let httparse::Status::Complete(len) = parsed else {
+            if buf.len() > MAX_RESPONSE_HEAD {
+                return Err(invalid("response head too large"));
+            }
+            if stream.read_buf(buf, 8192).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            continue;
+        };
+        let status =
+            StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| invalid("bad status code"))?;
+        let mut map = HeaderMap::new();
+        for h in resp.headers.iter() {
+            let name =
+                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid("bad header"))?;
+            let value = HeaderValue::from_bytes(h.value).map_err(|_| invalid("bad header"))?;
+            map.append(name, value);
+        }
+        let _ = buf.split_to(len);
+        if status == StatusCode::CONTINUE {
+            continue;
+        }
+        let close = map
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let bodyless = head_request
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let chunked = map
+            .get(http::header::TRANSFER_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+        let length = map
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let body = if bodyless {
+            Bytes::new()
+        } else if chunked || length.is_some() {
+            let framing = if chunked {
+                Framing::Chunked
+            } else {
+                Framing::Length(length.unwrap_or(0))
+            };
+            let mut decoder = Decoder::new(framing);
+            let mut body = BytesMut::new();
+            loop {
+                match decoder
+                    .decode(buf, usize::MAX)
+                    .map_err(|e| invalid(e.to_string()))?
+                {
+                    Step::Data(b) => body.extend_from_slice(&b),
+                    Step::Done => break,
+                    Step::NeedMore => {
+                        if stream.read_buf(buf, 8192).await? == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                }
+            }
+            body.freeze()
+        } else {
+            // Delimited by the server closing the connection.
+            while stream.read_buf(buf, 8192).await? > 0 {}
+            return Ok((
+                TestResponse {
+                    status,
+                    headers: map,
+                    body: buf.split().freeze(),
+                },
+                false,
+            ));
+        };
+        return Ok((
+            TestResponse {
+                status,
+                headers: map,
+                body,
+            },
+            !close,
+        ));
+    }
+}
