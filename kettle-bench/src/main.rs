@@ -53,6 +53,8 @@
 //! error.
 
 mod harness;
+mod netbench;
+mod sys;
 mod workloads;
 
 use std::process::ExitCode;
