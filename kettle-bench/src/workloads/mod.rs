@@ -1,8 +1,9 @@
 //! The workloads: one module each, every module with a `kettle` and a `tokio` function that run
 //! the same program on the two runtimes and return the same result keys.
 //!
-//! `echo` is the exception: it needs a server and a client process on two cores, so it has its
-//! own commands, parser and orchestration in [`echo`].
+//! `echo` and `http` are the exceptions: they need a server and a client process on two cores,
+//! so each has its own commands, parser and orchestration ([`echo`], [`http`]), built on
+//! [`crate::netbench`].
 //!
 //! To add a single-process workload: write `src/workloads/echo_server.rs` with its
 //! argument type, `kettle` and `tokio` functions, add a variant to [`Workload`], and a line to
@@ -10,6 +11,7 @@
 //! no change.
 
 pub mod echo;
+pub mod http;
 pub mod pingpong;
 pub mod sleep;
 pub mod spawn;
