@@ -1,7 +1,9 @@
 //! # kettle-bench: Kettle and tokio side by side
 //!
 //! Runs the same workload on Kettle and on tokio's single-threaded (`current_thread`) runtime in
-//! one invocation, on the same core, and prints how they compare.
+//! one invocation, on the same core, and prints how they compare. The network workloads (`echo`,
+//! `http-hello`) add servers built on other libraries (hyper, actix-web) and runtime-free epoll
+//! floors, each in its own process on one core with the load on another.
 //!
 //! ```text
 //! cargo run --release -p kettle-bench -- WORKLOAD ARGS [--runs K] [--cpu C] [--runtime R]
@@ -13,8 +15,9 @@
 //!   echo          TCP echo servers (kettle, tokio, bare epoll) under a closed-loop client on
 //!                 another core; server CPU per round trip, throughput, latency
 //!                 (see `workloads/echo` and `--help` for its options)
-//!   http-hello    GET / -> 200 "Hello, World!" on Kettle, hyper, actix-web and a bare-epoll
-//!                 floor under wrk on another core, plain and pipelined; server CPU per
+//!   http-hello    GET / -> 200 "Hello, World!" on Kettle (for now its runtime without the web
+//!                 framework: kettle-raw), hyper, actix-web and a bare-epoll floor under wrk on
+//!                 another core, one request or 16 pipelined per write; server CPU per
 //!                 request, req/s, p99 (see `workloads/http` and `--help` for its options)
 //!
 //!   --runs K               measurements per runtime (default 5)

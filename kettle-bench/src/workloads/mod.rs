@@ -19,8 +19,8 @@ pub mod spawn;
 use crate::harness::{Fields, Runtime};
 
 /// One line per workload, for the usage message.
-pub const USAGE: &str = "\
-  spawn N       spawn N tasks, task i returning i; await them in order; report the sum
+pub const USAGE: &str =
+    "  spawn N       spawn N tasks, task i returning i; await them in order; report the sum
   sleep N       N concurrent tasks sleeping pseudo-random 0..=1000 ms; ideal elapsed = max delay
   pingpong N    N round trips between two tasks over two capacity-1 channels";
 

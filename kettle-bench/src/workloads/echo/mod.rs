@@ -31,8 +31,7 @@ use crate::harness::{self, Fields};
 use crate::netbench::{self, fail, ServerProcess};
 
 /// The usage lines for the three commands.
-pub const USAGE: &str = "\
-  echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]
+pub const USAGE: &str = "  echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]
                 echo server on 127.0.0.1:P (0: any free port) until SIGTERM/SIGINT
   echo-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]
                 closed-loop load: N connections each sending B bytes and awaiting the echo

@@ -55,8 +55,7 @@ use crate::netbench::{self, fail, OnReady, ServerProcess};
 use crate::sys;
 
 /// The usage lines for the two commands.
-pub const USAGE: &str = "\
-  http-server --port P --server kettle-raw|hyper|actix|epoll [--cpu C]
+pub const USAGE: &str = "  http-server --port P --server kettle-raw|hyper|actix|epoll [--cpu C]
                 HTTP server on 127.0.0.1:P (0: any free port) answering GET / with 200
                 \"Hello, World!\" until SIGTERM/SIGINT
   http-hello [--runs K] [--secs S] [--conns N] [--pipeline D] [--warmup S]
