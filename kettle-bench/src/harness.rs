@@ -1,5 +1,6 @@
 //! The measuring machinery shared by every workload: runtimes, result lines, child processes,
-//! CPU pinning, peak RSS and medians.
+//! CPU pinning, peak RSS and medians. (The network benchmarks add their server processes and
+//! option parsing in [`crate::netbench`].)
 //!
 //! Each measurement runs in a fresh child process (this same executable, re-run with the hidden
 //! `--child-run RUNTIME` flag) so that the peak RSS it reports belongs to one runtime and one run
@@ -29,7 +30,17 @@ pub const MEASURED_KEYS: &[&str] = &[
     "server_cpu_us_per_rt",
     "server_cpu_util",
     "client_cpu_util",
+    // http-hello: the same for requests, plus what wrk reports as going wrong.
+    "requests",
+    "req_per_s",
+    "server_cpu_us_per_req",
+    "uncounted",
+    "wrk_errors",
 ];
+
+/// Keys that name what was measured (the runtime, or the server of a network benchmark). They
+/// differ between the groups of a comparison by design, so they are not checked for agreement.
+pub const IDENTITY_KEYS: &[&str] = &["runtime", "server"];
 
 /// An async runtime under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,12 +229,17 @@ pub fn run_child(runtime: Runtime, cpu: usize, workload_args: &[String]) -> Resu
         ));
     }
     // The result is the last line; anything a workload printed before it is ignored.
+    last_line(&stdout)
+        .ok_or_else(|| format!("the {runtime} child printed no result line: {stdout:?}"))
+}
+
+/// The last non-empty line of a child's stdout as a result line.
+pub fn last_line(stdout: &str) -> Option<Fields> {
     stdout
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .and_then(Fields::parse)
-        .ok_or_else(|| format!("the {runtime} child printed no result line: {stdout:?}"))
 }
 
 /// The median of each measured key over `runs` (all lines of one runtime). Non-measured keys are
@@ -236,7 +252,7 @@ pub fn median(runs: &[Fields]) -> Fields {
     };
     let mut out = Fields::new();
     for (key, value) in first.iter() {
-        if key == "runtime" || key == "workload" {
+        if IDENTITY_KEYS.contains(&key) || key == "workload" {
             out.push(key, value);
             if key == "workload" {
                 // After the identity, before the numbers: what kind of line this is.
@@ -265,14 +281,22 @@ pub fn median(runs: &[Fields]) -> Fields {
 }
 
 /// Keys that should be equal across `lines` (parameters and checksums) but are not, as
-/// human-readable descriptions. `runtime` is excluded because it differs by design.
+/// human-readable descriptions. The [`IDENTITY_KEYS`] are excluded because they differ by
+/// design.
 pub fn inconsistencies(lines: &[&Fields]) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(first) = lines.first() else {
         return problems;
     };
+    let who = |line: &Fields| {
+        IDENTITY_KEYS
+            .iter()
+            .find_map(|k| line.get(k))
+            .unwrap_or("?")
+            .to_string()
+    };
     for (key, value) in first.iter() {
-        if key == "runtime" || MEASURED_KEYS.contains(&key) {
+        if IDENTITY_KEYS.contains(&key) || MEASURED_KEYS.contains(&key) {
             continue;
         }
         for other in &lines[1..] {
@@ -280,8 +304,8 @@ pub fn inconsistencies(lines: &[&Fields]) -> Vec<String> {
             if theirs != value {
                 problems.push(format!(
                     "{key}: {}={value} but {}={theirs}",
-                    first.get("runtime").unwrap_or("?"),
-                    other.get("runtime").unwrap_or("?")
+                    who(first),
+                    who(other)
                 ));
             }
         }
@@ -342,6 +366,26 @@ mod tests {
         );
         let t2 = line("runtime=tokio workload=spawn n=3 elapsed_s=0.5 sum=3");
         assert!(inconsistencies(&[&k, &t2]).is_empty());
+    }
+
+    #[test]
+    fn servers_are_identities_too() {
+        let a = line("server=hyper workload=w pipeline=1 req_per_s=5");
+        let b = line("server=epoll workload=w pipeline=16 req_per_s=9");
+        assert_eq!(
+            inconsistencies(&[&a, &b]),
+            ["pipeline: hyper=1 but epoll=16".to_string()]
+        );
+        assert_eq!(
+            median(&[a]).to_string(),
+            "server=hyper workload=w stat=median runs=1 pipeline=1 req_per_s=5"
+        );
+    }
+
+    #[test]
+    fn last_line_skips_blank_lines() {
+        assert_eq!(last_line("noise\na=1 b=2\n\n"), Fields::parse("a=1 b=2"));
+        assert_eq!(last_line(""), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! # kettle-bench: Kettle and tokio side by side
 //!
 //! Runs the same workload on Kettle and on tokio's single-threaded (`current_thread`) runtime in
-//! one invocation, on the same core, and prints how they compare.
+//! one invocation, on the same core, and prints how they compare. The network workloads (`echo`,
+//! `http-hello`) add servers built on other libraries (hyper, actix-web) and runtime-free epoll
+//! floors, each in its own process on one core with the load on another.
 //!
 //! ```text
 //! cargo run --release -p kettle-bench -- WORKLOAD ARGS [--runs K] [--cpu C] [--runtime R]
@@ -13,6 +15,10 @@
 //!   echo          TCP echo servers (kettle, tokio, bare epoll) under a closed-loop client on
 //!                 another core; server CPU per round trip, throughput, latency
 //!                 (see `workloads/echo` and `--help` for its options)
+//!   http-hello    GET / -> 200 "Hello, World!" on Kettle (for now its runtime without the web
+//!                 framework: kettle-raw), hyper, actix-web and a bare-epoll floor under wrk on
+//!                 another core, one request or 16 pipelined per write; server CPU per
+//!                 request, req/s, p99 (see `workloads/http` and `--help` for its options)
 //!
 //!   --runs K               measurements per runtime (default 5)
 //!   --cpu C                the core every measurement is pinned to (default 0)
@@ -53,6 +59,8 @@
 //! error.
 
 mod harness;
+mod netbench;
+mod sys;
 mod workloads;
 
 use std::process::ExitCode;
@@ -83,6 +91,8 @@ enum Command {
     /// `echo`, `echo-server` or `echo-client`: two processes on two cores, run by their own
     /// module.
     Echo(workloads::echo::Command),
+    /// `http-hello` or `http-server`: the same, for HTTP servers under wrk.
+    Http(workloads::http::Command),
 }
 
 const USAGE: &str = "\
@@ -100,9 +110,10 @@ options:
 
 fn usage() -> String {
     format!(
-        "{USAGE}{}\n{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}",
+        "{USAGE}{}\n{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}",
         workloads::USAGE,
-        workloads::echo::USAGE
+        workloads::echo::USAGE,
+        workloads::http::USAGE
     )
 }
 
@@ -115,11 +126,14 @@ fn main() -> ExitCode {
         }
     }
     match parse(&args) {
-        Ok(Command::Help) | Ok(Command::Echo(workloads::echo::Command::Help)) => {
+        Ok(Command::Help)
+        | Ok(Command::Echo(workloads::echo::Command::Help))
+        | Ok(Command::Http(workloads::http::Command::Help)) => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
         Ok(Command::Echo(echo)) => workloads::echo::run(echo),
+        Ok(Command::Http(http)) => workloads::http::run(http),
         Ok(Command::Child {
             workload,
             runtime,
@@ -148,6 +162,9 @@ fn usage_error(msg: &str) -> ExitCode {
 fn parse(args: &[String]) -> Result<Command, String> {
     if let Some(echo) = workloads::echo::parse(args) {
         return echo.map(Command::Echo);
+    }
+    if let Some(http) = workloads::http::parse(args) {
+        return http.map(Command::Http);
     }
     let mut runs = 5usize;
     let mut cpu = 0usize;

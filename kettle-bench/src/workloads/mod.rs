@@ -1,8 +1,9 @@
 //! The workloads: one module each, every module with a `kettle` and a `tokio` function that run
 //! the same program on the two runtimes and return the same result keys.
 //!
-//! `echo` is the exception: it needs a server and a client process on two cores, so it has its
-//! own commands, parser and orchestration in [`echo`].
+//! `echo` and `http` are the exceptions: they need a server and a client process on two cores,
+//! so each has its own commands, parser and orchestration ([`echo`], [`http`]), built on
+//! [`crate::netbench`].
 //!
 //! To add a single-process workload: write `src/workloads/echo_server.rs` with its
 //! argument type, `kettle` and `tokio` functions, add a variant to [`Workload`], and a line to
@@ -10,6 +11,7 @@
 //! no change.
 
 pub mod echo;
+pub mod http;
 pub mod pingpong;
 pub mod sleep;
 pub mod spawn;
@@ -17,8 +19,8 @@ pub mod spawn;
 use crate::harness::{Fields, Runtime};
 
 /// One line per workload, for the usage message.
-pub const USAGE: &str = "\
-  spawn N       spawn N tasks, task i returning i; await them in order; report the sum
+pub const USAGE: &str =
+    "  spawn N       spawn N tasks, task i returning i; await them in order; report the sum
   sleep N       N concurrent tasks sleeping pseudo-random 0..=1000 ms; ideal elapsed = max delay
   pingpong N    N round trips between two tasks over two capacity-1 channels";
 

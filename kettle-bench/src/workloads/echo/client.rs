@@ -14,9 +14,9 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use super::sys::{self, Epoll};
 use super::ClientArgs;
 use crate::harness::Fields;
+use crate::sys::{self, Epoll};
 
 /// The longest warm-up, however long the run.
 const MAX_WARMUP: Duration = Duration::from_secs(1);

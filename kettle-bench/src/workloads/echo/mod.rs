@@ -24,18 +24,14 @@
 
 mod client;
 mod server;
-mod sys;
 
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
-use std::process::{Child, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{ExitCode, Stdio};
 
 use crate::harness::{self, Fields};
+use crate::netbench::{self, fail, ServerProcess};
 
 /// The usage lines for the three commands.
-pub const USAGE: &str = "\
-  echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]
+pub const USAGE: &str = "  echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]
                 echo server on 127.0.0.1:P (0: any free port) until SIGTERM/SIGINT
   echo-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]
                 closed-loop load: N connections each sending B bytes and awaiting the echo
@@ -181,7 +177,7 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
             "--client-cpu",
         ],
     };
-    let opts = options(command, args, allowed)?;
+    let opts = netbench::options(command, args, allowed)?;
     let get = |name: &str| {
         opts.iter()
             .find(|(n, _)| n == name)
@@ -274,45 +270,6 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
     }
 }
 
-/// Splits `--opt V` / `--opt=V` pairs, rejecting unknown options, repeats and stray words.
-fn options(
-    command: &str,
-    args: &[&String],
-    allowed: &[&str],
-) -> Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = args[i].as_str();
-        i += 1;
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg, None),
-        };
-        if !name.starts_with("--") {
-            return Err(format!("`{command}` takes no argument `{arg}`"));
-        }
-        if !allowed.contains(&name) {
-            return Err(format!("unknown option `{name}` for `{command}`"));
-        }
-        if out.iter().any(|(n, _)| n == name) {
-            return Err(format!("option {name} given twice"));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => {
-                let v = args
-                    .get(i)
-                    .ok_or_else(|| format!("option {name} needs a value"))?;
-                i += 1;
-                v.to_string()
-            }
-        };
-        out.push((name.to_string(), value));
-    }
-    Ok(out)
-}
-
 /// Runs a parsed echo command (not `Help`, which the caller prints) and returns the exit code.
 pub fn run(command: Command) -> ExitCode {
     match command {
@@ -324,31 +281,13 @@ pub fn run(command: Command) -> ExitCode {
 }
 
 fn run_server(args: &ServerArgs) -> ExitCode {
-    // Before any thread exists, so that every thread inherits the blocked mask and the signals
-    // wait for the sigwait thread instead of killing the process.
-    let signals = match sys::StopSignals::block() {
-        Ok(s) => s,
-        Err(e) => return fail(&format!("cannot block SIGTERM/SIGINT: {e}")),
-    };
-    if let Err(e) = harness::pin_to_cpu(args.cpu) {
-        return fail(&format!("cannot pin to CPU {}: {e}", args.cpu));
-    }
     let server = args.server;
-    let served = server::serve(server, args.port, |port, stop| {
-        println!("runtime={} port={port}", server.name());
-        // The parent waits for this line; stdout may be a pipe, so push it out now.
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        // Detached: it ends with the process if no signal ever comes.
-        std::thread::spawn(move || {
-            if signals.wait().is_ok() {
-                stop();
-            }
-        });
+    let served = netbench::run_server(args.cpu, "runtime", server.name(), |on_ready| {
+        server::serve(server, args.port, on_ready)
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("the {} echo server failed: {e}", server.name())),
+        Err(e) => fail(&format!("echo server: {e}")),
     }
 }
 
@@ -365,105 +304,23 @@ fn run_client(args: &ClientArgs) -> ExitCode {
     }
 }
 
-fn fail(msg: &str) -> ExitCode {
-    eprintln!("kettle-bench: {msg}");
-    ExitCode::FAILURE
-}
-
-/// A server child process that is stopped (SIGTERM) and reaped however the run ends.
-struct ServerProcess {
-    child: Child,
-    port: u16,
-    waited: bool,
-}
-
-impl ServerProcess {
-    /// Starts `echo-server` on a free port pinned to `cpu` and waits until it accepts.
-    fn start(server: Server, cpu: usize) -> Result<ServerProcess, String> {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
-        let mut child = std::process::Command::new(exe)
-            .args(["echo-server", "--port", "0", "--runtime", server.name()])
-            .args(["--cpu", &cpu.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start the {} server: {e}", server.name()))?;
-        let stdout = child.stdout.take();
-        let mut proc = ServerProcess {
-            child,
-            port: 0,
-            waited: false,
-        };
-        // The ready line carries the port. EOF instead means the server died (its reason is
-        // already on stderr); dropping `proc` then reaps it.
-        let mut line = String::new();
-        if let Some(out) = stdout {
-            let _ = BufReader::new(out).read_line(&mut line);
-        }
-        proc.port = Fields::parse(&line)
-            .and_then(|f| f.get("port").and_then(|p| p.parse().ok()))
-            .ok_or_else(|| format!("the {} server did not start: {line:?}", server.name()))?;
-        // Listening implies accepting (the backlog takes the connection), but check once so
-        // that a server that cannot serve fails here, with a clear message.
-        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, proc.port);
-        TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5))
-            .map_err(|e| format!("the {} server does not accept: {e}", server.name()))?;
-        Ok(proc)
-    }
-
-    /// Sends SIGTERM and waits (up to 10 s) for the exit; an error unless the status is 0.
-    fn stop(mut self) -> Result<(), String> {
-        sys::terminate(self.child.id()).map_err(|e| format!("cannot signal the server: {e}"))?;
-        let status = self.wait(Duration::from_secs(10))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("the server exited with {status} after SIGTERM"))
-        }
-    }
-
-    fn wait(&mut self, limit: Duration) -> Result<std::process::ExitStatus, String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.waited = true;
-                    return Ok(status);
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(None) => return Err("the server did not exit within 10 s of SIGTERM".into()),
-                Err(e) => return Err(format!("cannot wait for the server: {e}")),
-            }
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        // Only on the error paths: no server outlives the benchmark.
-        if !self.waited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// One run: a server, the client against it, the server stopped.
 fn measure(server: Server, args: &BenchArgs) -> Result<Fields, String> {
-    let proc = ServerProcess::start(server, args.server_cpu)?;
+    let server_args: Vec<String> = ["echo-server", "--port", "0", "--runtime", server.name()]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--cpu".to_string(), args.server_cpu.to_string()])
+        .collect();
+    let proc = ServerProcess::start(server.name(), &server_args)?;
     let load = &args.load;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let output = std::process::Command::new(exe)
-        .args(["echo-client", "--port", &proc.port.to_string()])
+        .args(["echo-client", "--port", &proc.port().to_string()])
         .args(["--conns", &load.conns.to_string()])
         .args(["--secs", &load.secs.to_string()])
         .args(["--size", &load.size.to_string()])
         .args(["--cpu", &load.cpu.to_string()])
-        .args(["--server-pid", &proc.child.id().to_string()])
+        .args(["--server-pid", &proc.pid().to_string()])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -476,69 +333,32 @@ fn measure(server: Server, args: &BenchArgs) -> Result<Fields, String> {
             output.status
         ));
     }
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(Fields::parse)
+    let line = harness::last_line(&stdout)
         .ok_or_else(|| format!("the client printed no result line: {stdout:?}"))?;
-    proc.stop()
-        .map_err(|e| format!("{} server: {e}", server.name()))?;
+    proc.stop()?;
     Ok(Fields::new().with("runtime", server.name()).with_all(line))
 }
 
 fn bench(args: &BenchArgs) -> ExitCode {
-    match harness::allowed_cpus() {
-        Ok(cpus) => {
-            for (what, cpu) in [
-                ("--server-cpu", args.server_cpu),
-                ("--client-cpu", args.load.cpu),
-            ] {
-                if !cpus.contains(&cpu) {
-                    eprintln!("kettle-bench: {what} {cpu} is not available; usable: {cpus:?}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        Err(e) => eprintln!("kettle-bench: cannot read the CPU affinity ({e}); trying anyway"),
+    if let Err(code) = netbench::check_cpus(args.server_cpu, args.load.cpu) {
+        return code;
     }
-    if args.server_cpu == args.load.cpu {
-        eprintln!(
-            "kettle-bench: warning: server and client share CPU {}",
-            args.server_cpu
-        );
-    }
-
-    let mut lines: Vec<Vec<Fields>> = vec![Vec::new(); args.servers.len()];
-    for run in 1..=args.runs {
-        for (slot, &server) in args.servers.iter().enumerate() {
-            eprintln!(
-                "kettle-bench: echo run {run}/{} on {}",
-                args.runs,
-                server.name()
-            );
-            match measure(server, args) {
-                Ok(line) => {
-                    eprintln!("  {line}");
-                    lines[slot].push(line);
-                }
-                Err(e) => {
-                    eprintln!("kettle-bench: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-    }
-
-    let mut medians = Vec::new();
-    for (server_lines, &server) in lines.iter().zip(&args.servers) {
-        for line in server_lines {
-            println!("{line}");
-        }
-        let median = harness::median(server_lines);
-        println!("{median}");
-        medians.push((server, median));
-    }
+    let lines = match netbench::alternate(
+        "echo",
+        args.runs,
+        &args.servers,
+        |s| s.name().to_string(),
+        |s| measure(s, args),
+    ) {
+        Ok(lines) => lines,
+        Err(e) => return fail(&e),
+    };
+    let medians: Vec<(Server, Fields)> = args
+        .servers
+        .iter()
+        .copied()
+        .zip(netbench::print_with_medians(&lines))
+        .collect();
     let median_of = |s: Server| medians.iter().find(|(m, _)| *m == s).map(|(_, f)| f);
     if let Some(kettle) = median_of(Server::Kettle) {
         for other in [Server::Tokio, Server::Epoll] {
@@ -557,13 +377,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
         }
     }
 
-    let all: Vec<&Fields> = lines.iter().flatten().collect();
-    let problems = harness::inconsistencies(&all);
-    if !problems.is_empty() {
-        eprintln!("kettle-bench: the runs disagree on their parameters:");
-        for p in problems {
-            eprintln!("  {p}");
-        }
+    if !netbench::consistent(&lines) {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -9,15 +9,13 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 
-use super::sys::{self, Epoll, EventFd};
 use super::Server;
+use crate::netbench::StopFn;
+use crate::sys::{self, Epoll, EventFd};
 
 /// Per-connection read buffer: large enough that a 64-byte message is always read in one call
 /// and bulk transfers take few syscalls, small enough that thousands of connections stay cheap.
 pub const READ_BUF: usize = 16 * 1024;
-
-/// Stops a running server from any thread.
-pub type StopFn = Box<dyn FnOnce() + Send>;
 
 /// Runs `server` on 127.0.0.1:`port` (0 picks a free port). Once the listener is bound,
 /// `on_ready` gets the actual port and the function that stops the server; `serve` returns

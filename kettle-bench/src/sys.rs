@@ -1,6 +1,7 @@
-//! The few raw system calls the echo benchmark needs beyond `std`: an epoll set and an eventfd
-//! for the runtime-free floor server and the load generator, signal masks for a clean stop, and
-//! another process's CPU time. Each `unsafe` block is a single FFI call on values it owns.
+//! The few raw system calls the network benchmarks (`echo`, `http-hello`) need beyond `std`: an
+//! epoll set and an eventfd for the runtime-free floor servers and the echo load generator,
+//! signal masks for a clean stop, and CPU times (another process's, this one's, and that of
+//! this process's reaped children). Each `unsafe` block is a single FFI call on values it owns.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -11,9 +12,9 @@ pub const IN: u32 = libc::EPOLLIN as u32;
 /// Writable.
 pub const OUT: u32 = libc::EPOLLOUT as u32;
 
-/// An epoll instance, level-triggered: the floor server and the client both read at most once
-/// per event, so level triggering saves the extra read that would otherwise be needed to see
-/// `EWOULDBLOCK` before an edge-triggered wait.
+/// An epoll instance, level-triggered: the floor servers and the echo client all read at most
+/// once per event, so level triggering saves the extra read that would otherwise be needed to
+/// see `EWOULDBLOCK` before an edge-triggered wait.
 pub struct Epoll {
     fd: OwnedFd,
 }
@@ -84,7 +85,7 @@ pub fn event_buffer(len: usize) -> Vec<libc::epoll_event> {
     vec![libc::epoll_event { events: 0, u64: 0 }; len]
 }
 
-/// An eventfd: the floor server's stop button, pressed from the signal thread.
+/// An eventfd: a floor server's stop button, pressed from the signal thread.
 pub struct EventFd {
     fd: OwnedFd,
 }
@@ -171,7 +172,7 @@ pub fn terminate(pid: u32) -> io::Result<()> {
 
 /// The CPU time (user + system, all threads) process `pid` has used so far, from fields 14
 /// and 15 of `/proc/PID/stat`. The kernel counts it in clock ticks (usually 10 ms), which is
-/// why the client measures over seconds.
+/// why the network benchmarks measure over seconds.
 pub fn process_cpu_time(pid: u32) -> io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let ticks = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
@@ -210,10 +211,21 @@ fn clock_ticks_per_second() -> io::Result<u64> {
 
 /// The CPU time (user + system) this process has used so far, at microsecond resolution.
 pub fn own_cpu_time() -> io::Result<Duration> {
+    rusage_cpu_time(libc::RUSAGE_SELF)
+}
+
+/// The CPU time (user + system) of this process's children that have ended and been waited
+/// for, at microsecond resolution. The difference across one `Command::output()` is that
+/// child's CPU time, provided no other child is reaped meanwhile.
+pub fn children_cpu_time() -> io::Result<Duration> {
+    rusage_cpu_time(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage_cpu_time(who: libc::c_int) -> io::Result<Duration> {
     // SAFETY: rusage is plain data; getrusage fills it.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
+        if libc::getrusage(who, &mut ru) != 0 {
             return Err(io::Error::last_os_error());
         }
         ru
@@ -240,5 +252,6 @@ mod tests {
     fn own_process_cpu_time_is_readable() {
         process_cpu_time(std::process::id()).unwrap();
         own_cpu_time().unwrap();
+        children_cpu_time().unwrap();
     }
 }

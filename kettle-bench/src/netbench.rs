@@ -1,0 +1,306 @@
+//! What the two-process network benchmarks (`echo`, `http-hello`) share: the server side of a
+//! `*-server` command (signals, pinning, the ready line), the parent's handle on a server child
+//! process, option parsing, the CPU checks, and the loop that alternates servers over the runs
+//! and prints each group of lines with its median.
+//!
+//! Both benchmarks work the same way: the parent starts a server child (this executable re-run
+//! as `echo-server` or `http-server`) pinned to one core, reads its `... port=P` line, puts a
+//! load on it from another core, stops it with SIGTERM and checks that it exits with status 0.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::process::{Child, ChildStdout, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{self, Fields};
+use crate::sys;
+
+/// Stops a running server from any thread.
+pub type StopFn = Box<dyn FnOnce() + Send>;
+
+/// What a server calls once it listens: the actual port, and how to stop it.
+pub type OnReady = Box<dyn FnOnce(u16, StopFn)>;
+
+/// The server side of a `*-server` command. Blocks SIGTERM and SIGINT (first, before `serve`
+/// creates any thread, so that every thread inherits the mask and no signal kills the process
+/// instead of stopping the server), pins the process to `cpu`, and runs `serve` with an
+/// [`OnReady`] that prints `KEY=NAME port=P`, flushes it (stdout may be the parent's pipe) and
+/// starts a thread that calls the server's [`StopFn`] when a signal arrives. Returns once
+/// `serve` has returned.
+pub fn run_server(
+    cpu: usize,
+    key: &str,
+    name: &str,
+    serve: impl FnOnce(OnReady) -> io::Result<()>,
+) -> Result<(), String> {
+    let signals =
+        sys::StopSignals::block().map_err(|e| format!("cannot block SIGTERM/SIGINT: {e}"))?;
+    harness::pin_to_cpu(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+    let line = Fields::new().with(key, name);
+    let on_ready: OnReady = Box::new(move |port, stop| {
+        println!("{}", line.with("port", port));
+        let _ = io::stdout().flush();
+        // Detached: it ends with the process if no signal ever comes.
+        std::thread::spawn(move || {
+            if signals.wait().is_ok() {
+                stop();
+            }
+        });
+    });
+    serve(on_ready).map_err(|e| format!("the {name} server failed: {e}"))
+}
+
+/// Prints `kettle-bench: MSG` on stderr and returns the failure status.
+pub fn fail(msg: &str) -> ExitCode {
+    eprintln!("kettle-bench: {msg}");
+    ExitCode::FAILURE
+}
+
+/// A server child process, stopped (SIGTERM) and reaped however the run ends.
+pub struct ServerProcess {
+    child: Child,
+    stdout: Option<BufReader<ChildStdout>>,
+    port: u16,
+    name: String,
+    waited: bool,
+}
+
+impl ServerProcess {
+    /// Runs this executable with `args` (a `*-server` command that must ask for port 0 and
+    /// print a `port=P` line once it listens), waits for that line, and checks once that the
+    /// port accepts a connection. `name` is for messages.
+    pub fn start(name: &str, args: &[String]) -> Result<ServerProcess, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+        let mut child = std::process::Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the {name} server: {e}"))?;
+        let stdout = child.stdout.take().map(BufReader::new);
+        let mut proc = ServerProcess {
+            child,
+            stdout,
+            port: 0,
+            name: name.to_string(),
+            waited: false,
+        };
+        // The ready line carries the port. EOF instead means the server died (its reason is
+        // already on stderr); dropping `proc` then reaps it.
+        let mut line = String::new();
+        if let Some(out) = proc.stdout.as_mut() {
+            let _ = out.read_line(&mut line);
+        }
+        proc.port = Fields::parse(&line)
+            .and_then(|f| f.get("port").and_then(|p| p.parse().ok()))
+            .ok_or_else(|| format!("the {name} server did not start: {line:?}"))?;
+        // Listening implies accepting (the backlog takes the connection), but check once so
+        // that a server that cannot serve fails here, with a clear message.
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, proc.port);
+        TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5))
+            .map_err(|e| format!("the {name} server does not accept: {e}"))?;
+        Ok(proc)
+    }
+
+    /// The port the server listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's process id, for reading its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to 10 s) for the exit; an error unless the status is 0.
+    /// Returns the lines the server printed on stdout after its ready line.
+    pub fn stop(mut self) -> Result<Vec<String>, String> {
+        sys::terminate(self.child.id())
+            .map_err(|e| format!("cannot signal the {} server: {e}", self.name))?;
+        let status = self.wait(Duration::from_secs(10))?;
+        if !status.success() {
+            return Err(format!(
+                "the {} server exited with {status} after SIGTERM",
+                self.name
+            ));
+        }
+        // The process has exited, so this reads to EOF without blocking for long.
+        let mut rest = Vec::new();
+        if let Some(out) = self.stdout.take() {
+            for line in out.lines() {
+                rest.push(line.map_err(|e| format!("cannot read the server's output: {e}"))?);
+            }
+        }
+        Ok(rest)
+    }
+
+    fn wait(&mut self, limit: Duration) -> Result<std::process::ExitStatus, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.waited = true;
+                    return Ok(status);
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(None) => {
+                    return Err(format!(
+                        "the {} server did not exit within {limit:?} of SIGTERM",
+                        self.name
+                    ))
+                }
+                Err(e) => return Err(format!("cannot wait for the {} server: {e}", self.name)),
+            }
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Only on the error paths: no server outlives the benchmark.
+        if !self.waited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Splits `--opt V` / `--opt=V` pairs, rejecting unknown options, repeats and stray words.
+pub fn options(
+    command: &str,
+    args: &[&String],
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        i += 1;
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        if !name.starts_with("--") {
+            return Err(format!("`{command}` takes no argument `{arg}`"));
+        }
+        if !allowed.contains(&name) {
+            return Err(format!("unknown option `{name}` for `{command}`"));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(format!("option {name} given twice"));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                let v = args
+                    .get(i)
+                    .ok_or_else(|| format!("option {name} needs a value"))?;
+                i += 1;
+                v.to_string()
+            }
+        };
+        out.push((name.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// Checks that the server and client cores are usable (a usage error, status 2, if not) and
+/// warns if they are the same core.
+pub fn check_cpus(server_cpu: usize, client_cpu: usize) -> Result<(), ExitCode> {
+    match harness::allowed_cpus() {
+        Ok(cpus) => {
+            for (what, cpu) in [("--server-cpu", server_cpu), ("--client-cpu", client_cpu)] {
+                if !cpus.contains(&cpu) {
+                    eprintln!("kettle-bench: {what} {cpu} is not available; usable: {cpus:?}");
+                    return Err(ExitCode::from(2));
+                }
+            }
+        }
+        Err(e) => eprintln!("kettle-bench: cannot read the CPU affinity ({e}); trying anyway"),
+    }
+    if server_cpu == client_cpu {
+        eprintln!("kettle-bench: warning: server and client share CPU {server_cpu}");
+    }
+    Ok(())
+}
+
+/// Measures every server `runs` times, alternating (a, b, c, a, b, c, ...) so that slow drift in
+/// the machine hits all alike, with progress and each line on stderr meanwhile. Returns the
+/// lines grouped by server, in the order of `servers`; stops at the first failed run.
+pub fn alternate<S: Copy>(
+    workload: &str,
+    runs: usize,
+    servers: &[S],
+    name: impl Fn(S) -> String,
+    mut measure: impl FnMut(S) -> Result<Fields, String>,
+) -> Result<Vec<Vec<Fields>>, String> {
+    let mut lines: Vec<Vec<Fields>> = vec![Vec::new(); servers.len()];
+    for run in 1..=runs {
+        for (slot, &server) in servers.iter().enumerate() {
+            eprintln!(
+                "kettle-bench: {workload} run {run}/{runs} on {}",
+                name(server)
+            );
+            let line = measure(server)?;
+            eprintln!("  {line}");
+            lines[slot].push(line);
+        }
+    }
+    Ok(lines)
+}
+
+/// Prints each group's lines followed by its median line, and returns the medians.
+pub fn print_with_medians(groups: &[Vec<Fields>]) -> Vec<Fields> {
+    let mut medians = Vec::new();
+    for group in groups {
+        for line in group {
+            println!("{line}");
+        }
+        let median = harness::median(group);
+        println!("{median}");
+        medians.push(median);
+    }
+    medians
+}
+
+/// Reports parameters that differ between runs (on stderr); true if there are none.
+pub fn consistent(groups: &[Vec<Fields>]) -> bool {
+    let all: Vec<&Fields> = groups.iter().flatten().collect();
+    let problems = harness::inconsistencies(&all);
+    if problems.is_empty() {
+        return true;
+    }
+    eprintln!("kettle-bench: the runs disagree on their parameters:");
+    for p in problems {
+        eprintln!("  {p}");
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options_split_and_reject() {
+        let args = strings("--a 1 --b=2");
+        let refs: Vec<&String> = args.iter().collect();
+        assert_eq!(
+            options("x", &refs, &["--a", "--b"]),
+            Ok(vec![("--a".into(), "1".into()), ("--b".into(), "2".into())])
+        );
+        for bad in ["--c 1", "--a", "--a 1 --a 2", "stray"] {
+            let args = strings(bad);
+            let refs: Vec<&String> = args.iter().collect();
+            assert!(options("x", &refs, &["--a"]).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! actix-web 4 with one worker: the framework anchor (router, extractors, responders, like the
+//! Kettle web framework), built without default features, so it is a plain HTTP/1 server.
+//!
+//! actix runs its own system: this thread drives the `System` (the server future), a separate
+//! accept thread takes connections and hands them to the one worker thread, which serves them.
+//! All of them are in the server process, so they share its core and its CPU time. Its own
+//! signal handling is disabled; the `http-server` signal thread stops it through its handle.
+//! actix adds `content-length` and `date` (cached) itself; `TCP_NODELAY` is set per connection
+//! in `on_connect`, as the other servers set it, since actix does not by default.
+
+use std::io;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use super::localhost;
+use super::response::{self, count_answered};
+use crate::netbench::StopFn;
+
+/// The handler for `GET /`.
+async fn hello() -> HttpResponse {
+    count_answered(1);
+    HttpResponse::Ok()
+        .content_type(response::CONTENT_TYPE)
+        .body(response::BODY)
+}
+
+/// Serves on 127.0.0.1:`port` until stopped; see [`super::serve`].
+pub fn serve(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(|| App::new().route("/", web::get().to(hello)))
+            .workers(1)
+            .disable_signals()
+            .on_connect(|conn, _| {
+                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    let _ = tcp.set_nodelay(true);
+                }
+            })
+            .bind(localhost(port))?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .ok_or_else(|| io::Error::other("actix bound no address"))?;
+        let server = server.run();
+        let handle = server.handle();
+        on_ready(
+            port,
+            Box::new(move || {
+                // The stop command is sent by this call; the returned future only reports
+                // completion, which `server.await` below waits for.
+                drop(handle.stop(false));
+            }),
+        );
+        server.await
+    })
+}

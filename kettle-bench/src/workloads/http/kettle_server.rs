@@ -1,0 +1,111 @@
+//! The Kettle servers for `http-hello`.
+//!
+//! **Not yet the Kettle web framework.** `kettle::web` (router, `Request`, `Response`) is being
+//! written on another branch and is not available here, so this file has, for now:
+//!
+//! * [`serve_raw`], measured as **`kettle-raw`**: Kettle's runtime with no framework at all, a
+//!   task per connection over `kettle::net::TcpListener`/`TcpStream` doing what the epoll floor
+//!   does (read, count the requests the read completed, write that many fixed responses in one
+//!   write). Its distance to the `epoll` floor is what the event loop, tasks and sockets cost;
+//!   the distance from it to the framework server will be what the framework costs.
+//! * [`serve`], the slot for the real **`kettle`** server. It returns an `Unsupported` error
+//!   until the framework exists, and `Server::Kettle` is left out of `Server::ALL`, so
+//!   `--server kettle` is refused with a usage error meanwhile.
+//!
+//! To add the framework server: implement [`serve`] with the public `kettle::web` API (an
+//! application whose router maps `GET /` to a handler returning a `Response` with status 200,
+//! body `Hello, World!` and content type `text/plain; charset=utf-8`; the framework adds
+//! `Content-Length` and `Date`), call [`count_answered`]`(1)` in the handler, and add
+//! `Server::Kettle` to `Server::ALL` in `mod.rs`. The tests in `mod.rs` then check its bytes,
+//! and `http-hello` prints `ratio kettle/actix`, `kettle/hyper`, `kettle/epoll` (and
+//! `kettle/kettle-raw`) lines without further change.
+//!
+//! Both functions have the signature every server in this workload has: serve on 127.0.0.1:PORT
+//! (0 picks a free port), call `on_ready` with the actual port and a stop function once
+//! listening, and return when stopped.
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+
+use super::response::{count_answered, HelloResponse, RequestCounter};
+use super::{localhost, READ_BUF};
+use crate::netbench::StopFn;
+
+/// The Kettle web-framework server (`kettle`): not written yet, see the module docs.
+pub fn serve(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
+    let _ = (port, on_ready);
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the kettle web framework is not on this branch yet; kettle-raw measures the runtime \
+         without it",
+    ))
+}
+
+/// Kettle's runtime without the framework (`kettle-raw`): see the module docs.
+pub fn serve_raw(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
+    use kettle::net::TcpListener;
+
+    let addr = localhost(port);
+    let lp = kettle::EventLoop::new()?;
+    // A socket registers with the loop running on its thread, so the listener is bound inside a
+    // short run of the loop; it stays registered after that run returns.
+    let listener = lp.run_until_complete(async { TcpListener::bind(addr) })?;
+    let handle = lp.handle();
+    on_ready(
+        listener.local_addr()?.port(),
+        Box::new(move || drop(handle.stop())),
+    );
+
+    // One response for the whole server, its date refreshed once per second, as the floor has.
+    let response = Rc::new(RefCell::new(HelloResponse::new()));
+    // An accept error (out of fds, say) ends the server; it comes out through this cell.
+    let failure: Rc<RefCell<Option<io::Error>>> = Rc::default();
+    let fail = failure.clone();
+    let acceptor = lp.create_task(async move {
+        let result: io::Result<()> = async {
+            loop {
+                let (conn, _) = listener.accept().await?;
+                conn.set_nodelay(true)?;
+                let response = response.clone();
+                // Detached: a connection task ends at EOF, or is dropped when the loop closes.
+                drop(kettle::spawn(async move {
+                    let mut buf = vec![0u8; READ_BUF];
+                    let mut out = Vec::with_capacity(READ_BUF);
+                    let mut requests = RequestCounter::default();
+                    loop {
+                        let n = match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let complete = requests.feed(&buf[..n]);
+                        if complete == 0 {
+                            continue;
+                        }
+                        count_answered(complete as u64);
+                        out.clear();
+                        response.borrow_mut().append(complete, &mut out);
+                        if conn.write_all(&out).await.is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            *fail.borrow_mut() = Some(e);
+            kettle::get_running_loop().stop();
+        }
+    });
+    let ran = lp.run_forever();
+    // The acceptor and the connection tasks are still pending; closing the loop drops them
+    // (and so closes their sockets) before we return.
+    drop(acceptor);
+    lp.close().map_err(io::Error::other)?;
+    ran.map_err(io::Error::other)?;
+    match failure.take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
