@@ -19,10 +19,29 @@ thread_local! {
     static CACHE: RefCell<Cached> = const { RefCell::new(Cached { second: u64::MAX, text: [0; DATE_LEN] }) };
 }
 
+/// The current Unix second from the coarse real-time clock: a few nanoseconds instead of
+/// a full clock read, and its few milliseconds of granularity do not matter for a value
+/// shown in whole seconds.
+fn coarse_unix_second() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if rc == 0 && ts.tv_sec >= 0 {
+        ts.tv_sec as u64
+    } else {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    }
+}
+
 /// Calls `f` with the current time as an IMF-fixdate.
 pub(crate) fn with_now<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let second = coarse_unix_second();
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.second != second {

@@ -4,7 +4,7 @@
 //! Heads are appended to the connection's output buffer; small bodies are appended after
 //! them so a batch of pipelined responses leaves in one write.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 use http::header::{self, HeaderMap};
 use http::StatusCode;
 
@@ -46,7 +46,7 @@ pub(crate) fn status_allows_body(status: StatusCode) -> bool {
 /// (already formatted `Name: value\r\n` lines, e.g. the content type).
 #[cfg(test)]
 pub(crate) fn head(
-    out: &mut BytesMut,
+    out: &mut Vec<u8>,
     status: StatusCode,
     reason: Option<&str>,
     headers: &HeaderMap,
@@ -65,7 +65,7 @@ pub(crate) fn head(
 /// that set them by hand must not desynchronize the connection. Returns whether `headers`
 /// has its own `Date`, for [`head_end`].
 pub(crate) fn head_start(
-    out: &mut BytesMut,
+    out: &mut Vec<u8>,
     status: StatusCode,
     reason: Option<&str>,
     headers: &HeaderMap,
@@ -101,7 +101,7 @@ pub(crate) fn head_start(
 
 /// Appends the framing headers, `Date` (unless the handler set one), `Connection` and the
 /// blank line that ends the head.
-pub(crate) fn head_end(out: &mut BytesMut, length: Length, connection: Connection, has_date: bool) {
+pub(crate) fn head_end(out: &mut Vec<u8>, length: Length, connection: Connection, has_date: bool) {
     match length {
         Length::Known(n) => {
             out.put_slice(b"Content-Length: ");
@@ -154,7 +154,7 @@ fn itoa_buf(mut n: u64) -> Digits {
 }
 
 /// Appends the framing that precedes a chunk of `len` bytes (`len` > 0).
-pub(crate) fn chunk_header(out: &mut BytesMut, len: usize) {
+pub(crate) fn chunk_header(out: &mut Vec<u8>, len: usize) {
     let mut hex = [0u8; 16];
     let mut i = hex.len();
     let mut n = len;
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_head_has_status_headers_length_and_date() {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         let mut headers = HeaderMap::new();
         headers.insert("x-a", "1".parse().unwrap());
         headers.insert(header::CONTENT_LENGTH, "999".parse().unwrap());
@@ -209,14 +209,14 @@ mod tests {
         for n in [0u64, 7, 10, 12345, u64::MAX] {
             assert_eq!(itoa_buf(n).as_bytes_mut(), n.to_string().as_bytes());
         }
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         chunk_header(&mut out, 0x1a2b);
         assert_eq!(&out[..], b"1a2b\r\n");
     }
 
     #[test]
     fn custom_reasons_cannot_split_the_head() {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         head(
             &mut out,
             StatusCode::OK,

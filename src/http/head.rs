@@ -130,12 +130,23 @@ pub(crate) fn parse(
     let target = origin_form(req.path.unwrap_or_default(), &method)?;
     let target = offset(target);
 
+    // One pass over the fields: build the list, and pick out the few that decide framing
+    // and connection handling (enum comparisons for standard names, no hashing).
     scratch.clear();
+    let mut special = Special::default();
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HeadError::bad("invalid header name"))?;
+        special.see(&name, h.value)?;
         scratch.push((name, offset(h.value)));
     }
+    let framing = special.framing(version)?;
+    special.check_host(version)?;
+    let keep_alive = match version {
+        Version::HTTP_11 => !special.close,
+        _ => special.keep_alive && !special.close,
+    };
+    let expect_continue = special.expect_continue(version)?;
 
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(scratch.len());
@@ -149,14 +160,6 @@ pub(crate) fn parse(
         return Err(HeadError::bad("request target is not UTF-8"));
     }
 
-    let framing = framing(&headers, version)?;
-    check_host(&headers, version)?;
-    let (close, keep) = connection_tokens(&headers);
-    let keep_alive = match version {
-        Version::HTTP_11 => !close,
-        _ => keep && !close,
-    };
-    let expect_continue = expect_continue(&headers, version)?;
     Ok(Some(RequestHead {
         method,
         target,
@@ -228,50 +231,106 @@ fn origin_form<'a>(target: &'a str, method: &Method) -> Result<&'a [u8], HeadErr
     }
 }
 
-/// RFC 9112 §6.3 and the smuggling rules: one well-formed Content-Length, or a
-/// Transfer-Encoding ending in chunked, never both.
-fn framing(headers: &HeaderMap, version: Version) -> Result<Framing, HeadError> {
-    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
-    let length = match (lengths.next(), lengths.next()) {
-        (None, _) => None,
-        (Some(v), None) => Some(parse_content_length(v.as_bytes())?),
-        (Some(_), Some(_)) => return Err(HeadError::bad("repeated Content-Length")),
-    };
-    let mut codings = Vec::new();
-    for value in headers.get_all(header::TRANSFER_ENCODING) {
-        let value = value
-            .to_str()
-            .map_err(|_| HeadError::bad("invalid Transfer-Encoding"))?;
-        for coding in value.split(',') {
-            codings.push(coding.trim_matches([' ', '\t']).to_ascii_lowercase());
+/// The header fields that decide framing and connection handling, seen once each.
+#[derive(Default)]
+struct Special<'a> {
+    content_length: Option<&'a [u8]>,
+    content_lengths: usize,
+    /// Whether any Transfer-Encoding field was present.
+    te_present: bool,
+    /// The codings of every Transfer-Encoding field, in order (lowercased).
+    codings: Vec<String>,
+    hosts: usize,
+    close: bool,
+    keep_alive: bool,
+    expect: Option<&'a [u8]>,
+}
+
+impl<'a> Special<'a> {
+    fn see(&mut self, name: &HeaderName, value: &'a [u8]) -> Result<(), HeadError> {
+        if name == header::CONTENT_LENGTH {
+            self.content_length = Some(value);
+            self.content_lengths += 1;
+        } else if name == header::TRANSFER_ENCODING {
+            self.te_present = true;
+            let value = std::str::from_utf8(value)
+                .map_err(|_| HeadError::bad("invalid Transfer-Encoding"))?;
+            for coding in value.split(',') {
+                self.codings
+                    .push(coding.trim_matches([' ', '\t']).to_ascii_lowercase());
+            }
+        } else if name == header::HOST {
+            self.hosts += 1;
+        } else if name == header::CONNECTION {
+            for token in value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::EXPECT {
+            self.expect = Some(value);
+        }
+        Ok(())
+    }
+
+    /// RFC 9112 §6.3 and the smuggling rules: one well-formed Content-Length, or a
+    /// Transfer-Encoding ending in chunked, never both.
+    fn framing(&self, version: Version) -> Result<Framing, HeadError> {
+        let length = match (self.content_lengths, self.content_length) {
+            (0, _) | (_, None) => None,
+            (1, Some(v)) => Some(parse_content_length(v)?),
+            _ => return Err(HeadError::bad("repeated Content-Length")),
+        };
+        if !self.te_present {
+            return Ok(Framing::Length(length.unwrap_or(0)));
+        }
+        if length.is_some() {
+            return Err(HeadError::bad("both Content-Length and Transfer-Encoding"));
+        }
+        if version == Version::HTTP_10 {
+            return Err(HeadError::bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        let codings = &self.codings;
+        if codings.last().map(String::as_str) != Some("chunked") {
+            return Err(HeadError::bad("Transfer-Encoding must end with chunked"));
+        }
+        if codings.iter().any(|c| c.is_empty()) {
+            return Err(HeadError::bad("empty transfer coding"));
+        }
+        if codings.len() > 1 {
+            // Chunked twice is forbidden; compression codings we do not decode.
+            if codings[..codings.len() - 1].iter().any(|c| c == "chunked") {
+                return Err(HeadError::bad("chunked applied more than once"));
+            }
+            return Err(HeadError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "transfer coding not implemented",
+            ));
+        }
+        Ok(Framing::Chunked)
+    }
+
+    fn check_host(&self, version: Version) -> Result<(), HeadError> {
+        match (self.hosts, version) {
+            (2.., _) => Err(HeadError::bad("repeated Host")),
+            (0, Version::HTTP_11) => Err(HeadError::bad("missing Host in an HTTP/1.1 request")),
+            _ => Ok(()),
         }
     }
-    if codings.is_empty() && !headers.contains_key(header::TRANSFER_ENCODING) {
-        return Ok(Framing::Length(length.unwrap_or(0)));
-    }
-    if length.is_some() {
-        return Err(HeadError::bad("both Content-Length and Transfer-Encoding"));
-    }
-    if version == Version::HTTP_10 {
-        return Err(HeadError::bad("Transfer-Encoding in an HTTP/1.0 request"));
-    }
-    if codings.last().map(String::as_str) != Some("chunked") {
-        return Err(HeadError::bad("Transfer-Encoding must end with chunked"));
-    }
-    if codings.iter().any(|c| c.is_empty()) {
-        return Err(HeadError::bad("empty transfer coding"));
-    }
-    if codings.len() > 1 {
-        // Chunked twice is forbidden; compression codings we do not decode.
-        if codings[..codings.len() - 1].iter().any(|c| c == "chunked") {
-            return Err(HeadError::bad("chunked applied more than once"));
+
+    fn expect_continue(&self, version: Version) -> Result<bool, HeadError> {
+        let Some(value) = self.expect else {
+            return Ok(false);
+        };
+        if value.eq_ignore_ascii_case(b"100-continue") {
+            // HTTP/1.0 clients cannot expect interim responses (RFC 9110 §10.1.1): ignore it.
+            return Ok(version == Version::HTTP_11);
         }
-        return Err(HeadError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "transfer coding not implemented",
-        ));
+        Err(HeadError::new(
+            StatusCode::EXPECTATION_FAILED,
+            "unsupported expectation",
+        ))
     }
-    Ok(Framing::Chunked)
 }
 
 /// `1*DIGIT`, nothing else: no sign, no hex, no spaces inside, no list of values.
@@ -287,42 +346,6 @@ fn parse_content_length(v: &[u8]) -> Result<u64, HeadError> {
             .ok_or_else(|| HeadError::bad("Content-Length overflows"))?;
     }
     Ok(n)
-}
-
-fn check_host(headers: &HeaderMap, version: Version) -> Result<(), HeadError> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    match (hosts.next(), hosts.next(), version) {
-        (Some(_), Some(_), _) => Err(HeadError::bad("repeated Host")),
-        (None, _, Version::HTTP_11) => Err(HeadError::bad("missing Host in an HTTP/1.1 request")),
-        _ => Ok(()),
-    }
-}
-
-/// Whether the `Connection` header lists `close` and `keep-alive`.
-fn connection_tokens(headers: &HeaderMap) -> (bool, bool) {
-    let (mut close, mut keep) = (false, false);
-    for value in headers.get_all(header::CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            close |= token.eq_ignore_ascii_case(b"close");
-            keep |= token.eq_ignore_ascii_case(b"keep-alive");
-        }
-    }
-    (close, keep)
-}
-
-fn expect_continue(headers: &HeaderMap, version: Version) -> Result<bool, HeadError> {
-    let Some(value) = headers.get(header::EXPECT) else {
-        return Ok(false);
-    };
-    if value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
-        // HTTP/1.0 clients cannot expect interim responses (RFC 9110 §10.1.1): ignore it.
-        return Ok(version == Version::HTTP_11);
-    }
-    Err(HeadError::new(
-        StatusCode::EXPECTATION_FAILED,
-        "unsupported expectation",
-    ))
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ mod exceptions;
 mod handler;
 pub mod multidict;
 pub mod multipart;
+mod out_queue;
 mod protocol;
 mod request;
 mod response;

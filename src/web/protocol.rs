@@ -16,9 +16,8 @@
 //!   in flight finishes and its response says `Connection: close`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -32,6 +31,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use super::app::App;
 use super::body::{BodyReader, ReadError};
 use super::error::internal_error;
+use super::out_queue::OutQueue;
 use super::request::Request;
 use super::response::{Body, Response};
 use crate::http::decode::{Decoder, Step};
@@ -41,11 +41,12 @@ use crate::http::HeadLimits;
 use crate::net::TcpStream;
 use crate::sync::Event;
 
-/// Bodies up to this size are copied behind their head so a batch leaves in one piece;
-/// larger ones are queued as their own `Bytes` and go out with the same `writev`, uncopied.
-const INLINE_BODY: usize = 4096;
-/// Read-buffer growth step.
-const READ_CHUNK: usize = 16 * 1024;
+/// The read buffer's initial size.
+const READ_BUF: usize = 16 * 1024;
+/// The least free space a read is offered; the buffer grows (or compacts) to keep it.
+/// Smaller than `READ_BUF`, so a buffer whose requests have all been consumed is reused
+/// in place instead of reallocated for every read.
+const READ_SPARE: usize = 4096;
 /// After the handler, an unread body this small is read and dropped so the connection can
 /// be kept; a larger one closes the connection instead.
 const DRAIN_LIMIT: u64 = 256 * 1024;
@@ -106,31 +107,11 @@ pub(crate) struct ConnIo {
     must_close: Cell<bool>,
 }
 
-/// Output waiting to be written: finished pieces plus the piece being built.
-#[derive(Default)]
-struct OutQueue {
-    done: VecDeque<Bytes>,
-    building: BytesMut,
-}
-
-impl OutQueue {
-    fn is_empty(&self) -> bool {
-        self.done.is_empty() && self.building.is_empty()
-    }
-
-    fn push_bytes(&mut self, b: Bytes) {
-        if !self.building.is_empty() {
-            self.done.push_back(self.building.split().freeze());
-        }
-        self.done.push_back(b);
-    }
-}
-
 impl ConnIo {
     fn new(stream: TcpStream, shared: Rc<ServerShared>) -> ConnIo {
         ConnIo {
             stream,
-            rbuf: RefCell::new(BytesMut::with_capacity(READ_CHUNK)),
+            rbuf: RefCell::new(BytesMut::with_capacity(READ_BUF)),
             out: RefCell::new(OutQueue::default()),
             body: RefCell::new(None),
             shared,
@@ -145,82 +126,49 @@ impl ConnIo {
     async fn read_more(&self) -> io::Result<usize> {
         poll_fn(|cx| {
             self.stream
-                .poll_read_buf(cx, &mut self.rbuf.borrow_mut(), READ_CHUNK)
+                .poll_read_buf(cx, &mut self.rbuf.borrow_mut(), READ_SPARE)
         })
         .await
     }
 
     /// Writes everything queued, with as few `writev` calls as the kernel allows.
+    ///
+    /// Each poll builds the iovecs, writes and drops what was written in one step, so two
+    /// flushes in flight at once (the connection's and a streaming response's) never send
+    /// the same bytes twice.
     pub(crate) async fn flush(&self) -> io::Result<()> {
-        {
+        self.out.borrow_mut().seal();
+        poll_fn(|cx| loop {
             let mut out = self.out.borrow_mut();
-            if out.building.is_empty() && out.done.is_empty() {
-                return Ok(());
+            if out.is_empty() {
+                return Poll::Ready(Ok(()));
             }
-            if !out.building.is_empty() {
-                let b = out.building.split().freeze();
-                out.done.push_back(b);
-            }
-        }
-        loop {
-            let written = poll_fn(|cx| {
-                let out = self.out.borrow();
-                let mut slices = [IoSlice::new(&[]); 64];
-                let mut n = 0;
-                for (slot, b) in slices.iter_mut().zip(out.done.iter()) {
-                    *slot = IoSlice::new(b);
-                    n += 1;
-                }
-                if n == 0 {
-                    return Poll::Ready(Ok(0));
-                }
-                self.stream.poll_write_vectored(cx, &slices[..n])
-            })
-            .await?;
-            let mut out = self.out.borrow_mut();
-            if out.done.is_empty() {
-                return Ok(());
-            }
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            let mut left = written;
-            while left > 0 {
-                let Some(front) = out.done.front_mut() else {
-                    break;
-                };
-                if front.len() <= left {
-                    left -= front.len();
-                    out.done.pop_front();
-                } else {
-                    let _ = front.split_to(left);
-                    left = 0;
-                }
-            }
-            if out.done.is_empty() {
-                return Ok(());
-            }
-        }
+            let mut iovecs = OutQueue::iovec_array();
+            let n = out.slices(&mut iovecs);
+            let written = match self.stream.poll_write_vectored(cx, &iovecs[..n]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(w)) => w,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            out.advance(written);
+        })
+        .await
     }
 
     /// Appends bytes to the output queue (copied; for heads and small pieces).
     pub(crate) fn queue(&self, bytes: &[u8]) {
-        self.out.borrow_mut().building.extend_from_slice(bytes);
+        self.out.borrow_mut().buf().extend_from_slice(bytes);
     }
 
     /// Appends a body piece; large ones are queued without a copy.
     pub(crate) fn queue_bytes(&self, bytes: Bytes) {
-        let mut out = self.out.borrow_mut();
-        if bytes.len() <= INLINE_BODY {
-            out.building.extend_from_slice(&bytes);
-        } else {
-            out.push_bytes(bytes);
-        }
+        self.out.borrow_mut().push_bytes(bytes);
     }
 
-    /// Runs `f` on the output buffer being built (to encode a head into it).
-    pub(crate) fn with_out<R>(&self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
-        f(&mut self.out.borrow_mut().building)
+    /// Runs `f` on the output buffer (to encode a head into it).
+    pub(crate) fn with_out<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        f(self.out.borrow_mut().buf())
     }
 
     pub(crate) fn version(&self) -> Version {
@@ -643,7 +591,12 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
 }
 
 /// One access-log line per request, through `tracing` (target `kettle::web::access`).
+/// Nothing is recorded (not even the clock read) when no subscriber wants the line.
 struct AccessLog {
+    request: Option<LoggedRequest>,
+}
+
+struct LoggedRequest {
     start: Instant,
     method: Method,
     target: Bytes,
@@ -653,28 +606,34 @@ struct AccessLog {
 
 impl AccessLog {
     fn start(head: &head::RequestHead, peer: Option<SocketAddr>) -> AccessLog {
+        let enabled = tracing::enabled!(target: "kettle::web::access", tracing::Level::INFO);
         AccessLog {
-            start: Instant::now(),
-            method: head.method.clone(),
-            target: head.target.clone(),
-            version: head.version,
-            peer,
+            request: enabled.then(|| LoggedRequest {
+                start: Instant::now(),
+                method: head.method.clone(),
+                target: head.target.clone(),
+                version: head.version,
+                peer,
+            }),
         }
     }
 
     fn finish(self, (status, size): (StatusCode, u64)) {
+        let Some(r) = self.request else {
+            return;
+        };
         tracing::info!(
             target: "kettle::web::access",
-            remote = %self.peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "-".into()),
+            remote = %r.peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "-".into()),
             request = %format_args!(
                 "{} {} {:?}",
-                self.method,
-                String::from_utf8_lossy(&self.target),
-                self.version
+                r.method,
+                String::from_utf8_lossy(&r.target),
+                r.version
             ),
             status = status.as_u16(),
             size,
-            elapsed_us = self.start.elapsed().as_micros() as u64,
+            elapsed_us = r.start.elapsed().as_micros() as u64,
         );
     }
 }

@@ -268,7 +268,7 @@ impl Response {
     }
 
     /// The `Content-Type` line for the head, if any.
-    pub(crate) fn content_type_line(&self, out: &mut bytes::BytesMut) {
+    pub(crate) fn content_type_line(&self, out: &mut Vec<u8>) {
         if let Some(ct) = &self.content_type {
             out.extend_from_slice(b"Content-Type: ");
             out.extend_from_slice(ct.as_bytes());

@@ -1,24 +1,14 @@
 //! The Kettle servers for `http-hello`.
 //!
-//! **Not yet the Kettle web framework.** `kettle::web` (router, `Request`, `Response`) is being
-//! written on another branch and is not available here, so this file has, for now:
-//!
+//! * [`serve`], measured as **`kettle`**: the web framework through its public API — an
+//!   `Application` whose router maps `GET /` to an ordinary `async fn(Request) -> Response`,
+//!   served by `AppRunner` with default options (keep-alive, pipelining, timeouts, access
+//!   log callsite: everything a user gets).
 //! * [`serve_raw`], measured as **`kettle-raw`**: Kettle's runtime with no framework at all, a
 //!   task per connection over `kettle::net::TcpListener`/`TcpStream` doing what the epoll floor
 //!   does (read, count the requests the read completed, write that many fixed responses in one
 //!   write). Its distance to the `epoll` floor is what the event loop, tasks and sockets cost;
-//!   the distance from it to the framework server will be what the framework costs.
-//! * [`serve`], the slot for the real **`kettle`** server. It returns an `Unsupported` error
-//!   until the framework exists, and `Server::Kettle` is left out of `Server::ALL`, so
-//!   `--server kettle` is refused with a usage error meanwhile.
-//!
-//! To add the framework server: implement [`serve`] with the public `kettle::web` API (an
-//! application whose router maps `GET /` to a handler returning a `Response` with status 200,
-//! body `Hello, World!` and content type `text/plain; charset=utf-8`; the framework adds
-//! `Content-Length` and `Date`), call [`count_answered`]`(1)` in the handler, and add
-//! `Server::Kettle` to `Server::ALL` in `mod.rs`. The tests in `mod.rs` then check its bytes,
-//! and `http-hello` prints `ratio kettle/actix`, `kettle/hyper`, `kettle/epoll` (and
-//! `kettle/kettle-raw`) lines without further change.
+//!   the distance from it to `kettle` is what the framework costs.
 //!
 //! Both functions have the signature every server in this workload has: serve on 127.0.0.1:PORT
 //! (0 picks a free port), call `on_ready` with the actual port and a stop function once
@@ -32,14 +22,32 @@ use super::response::{count_answered, HelloResponse, RequestCounter};
 use super::{localhost, READ_BUF};
 use crate::netbench::StopFn;
 
-/// The Kettle web-framework server (`kettle`): not written yet, see the module docs.
+/// `GET /`: the same bytes every server sends (the framework adds `Content-Length` and `Date`).
+async fn hello(_req: kettle::web::Request) -> kettle::web::Response {
+    count_answered(1);
+    kettle::web::Response::static_text("Hello, World!")
+}
+
+/// The Kettle web-framework server (`kettle`): see the module docs.
 pub fn serve(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
-    let _ = (port, on_ready);
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the kettle web framework is not on this branch yet; kettle-raw measures the runtime \
-         without it",
-    ))
+    use kettle::web::{AppRunner, Application};
+
+    let lp = kettle::EventLoop::new()?;
+    let runner = lp.run_until_complete(async {
+        let mut app = Application::new();
+        app.router().add_get("/", hello);
+        AppRunner::start(app, "127.0.0.1", port).await
+    })?;
+    let handle = lp.handle();
+    on_ready(
+        runner.addrs()[0].port(),
+        Box::new(move || drop(handle.stop())),
+    );
+    let ran = lp.run_forever();
+    // Graceful: idle keep-alive connections close at once, nothing is in flight.
+    lp.run_until_complete(runner.shutdown());
+    lp.close().map_err(io::Error::other)?;
+    ran.map_err(io::Error::other)
 }
 
 /// Kettle's runtime without the framework (`kettle-raw`): see the module docs.

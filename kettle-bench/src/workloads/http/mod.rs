@@ -78,7 +78,7 @@ fn localhost(port: u16) -> SocketAddr {
 /// Which HTTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server {
-    /// The Kettle web framework. Not available yet: see [`kettle_server`].
+    /// The Kettle web framework through its public API: see [`kettle_server`].
     Kettle,
     /// Kettle's runtime without the framework.
     KettleRaw,
@@ -92,16 +92,7 @@ pub enum Server {
 
 impl Server {
     /// The servers that exist, in the order runs alternate and results print; `--server all`.
-    /// (Put `Server::Kettle` first here once [`kettle_server::serve`] is written.)
-    pub const ALL: [Server; 4] = [
-        Server::KettleRaw,
-        Server::Hyper,
-        Server::Actix,
-        Server::Epoll,
-    ];
-
-    /// Every server this module knows a name for, available or not.
-    const KNOWN: [Server; 5] = [
+    pub const ALL: [Server; 5] = [
         Server::Kettle,
         Server::KettleRaw,
         Server::Hyper,
@@ -126,16 +117,11 @@ impl Server {
         }
     }
 
-    /// The server called `s`, if it is available.
+    /// The server called `s`.
     fn from_name(s: &str) -> Result<Server, String> {
         let names = Server::ALL.map(Server::name).join(", ");
-        match Server::KNOWN.into_iter().find(|sv| sv.name() == s) {
-            Some(sv) if Server::ALL.contains(&sv) => Ok(sv),
-            Some(sv) => Err(format!(
-                "the {} server is not available yet (the Kettle web framework is not in this \
-                 build); available: {names}",
-                sv.name()
-            )),
+        match Server::ALL.into_iter().find(|sv| sv.name() == s) {
+            Some(sv) => Ok(sv),
             None => Err(format!("unknown server `{s}`; available: {names}")),
         }
     }
@@ -659,7 +645,6 @@ mod tests {
             "http-server --server hyper",
             "http-server --port 70000 --server hyper",
             "http-server --port 1 --server tomcat",
-            "http-server --port 1 --server kettle",
             "http-server --port 1 --server hyper --runs 2",
             "http-hello --runs 0",
             "http-hello --secs 0.5",
@@ -676,21 +661,21 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
-        let Some(Err(msg)) = parse_str("http-hello --server kettle") else {
-            panic!()
-        };
-        assert!(msg.contains("not available yet"), "{msg}");
+        assert!(matches!(
+            parse_str("http-hello --server kettle"),
+            Some(Ok(_))
+        ));
     }
 
     #[test]
     fn ratios_and_ranks() {
         use Server::*;
         assert_eq!(
-            ratio_pairs(&Server::ALL),
+            ratio_pairs(&[KettleRaw, Hyper, Actix, Epoll]),
             [(KettleRaw, Actix), (KettleRaw, Hyper), (KettleRaw, Epoll)]
         );
-        // Once the framework server is in: the three ratios the issue asks for, then the
-        // framework's own cost, then the raw runtime's.
+        // The three ratios the issue asks for, then the framework's own cost, then the raw
+        // runtime's.
         assert_eq!(
             ratio_pairs(&[Kettle, KettleRaw, Hyper, Actix, Epoll])[..4],
             [
@@ -716,12 +701,6 @@ mod tests {
             rank_line(&medians, "x", false),
             "rank key=x best_first=actix,hyper,epoll"
         );
-    }
-
-    #[test]
-    fn the_kettle_framework_slot_reports_itself_missing() {
-        let err = kettle_server::serve(0, |_, _| panic!("not ready")).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
     }
 
     /// A client for exactly what the servers send: it reads one response at a time, keeping
