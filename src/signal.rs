@@ -394,3 +394,34 @@ pub(crate) fn close_handlers(core: &Core) {
     }
     drop(handlers);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_core::Stream;
+
+    /// The `Stream` impl yields deliveries in order, also past one read buffer's worth. Uses a
+    /// real-time signal (queued, never merged) that no other unit test touches.
+    #[test]
+    fn stream_yields_every_delivery_in_order() {
+        let sig = libc::SIGRTMIN() + 10;
+        let other = libc::SIGRTMIN() + 11;
+        crate::run(async {
+            let mut signals = Signals::new(&[sig, other]).unwrap();
+            assert_eq!(signals.signals(), [sig, other]);
+            let mut sent = Vec::new();
+            for i in 0..100 {
+                let s = if i % 3 == 0 { other } else { sig };
+                raise_signal(s).unwrap();
+                sent.push(s);
+            }
+            let mut got = Vec::new();
+            while got.len() < sent.len() {
+                let next = poll_fn(|cx| Pin::new(&mut signals).poll_next(cx)).await;
+                got.push(next.expect("the stream does not end"));
+            }
+            assert_eq!(got, sent);
+            assert!(format!("{signals:?}").contains("Signals"));
+        });
+    }
+}

@@ -355,6 +355,9 @@ impl EventLoop {
     /// waited for (`SIGKILL`, `SIGSEGV`, ...; asyncio's `ValueError`), or an I/O error if the
     /// loop is closed or the process is out of file descriptors.
     ///
+    /// The loop owns the callback: one that captures a clone of the loop keeps it alive until
+    /// the handler is removed or the loop is [closed](Self::close) explicitly.
+    ///
     /// ```
     /// use std::cell::Cell;
     /// use std::rc::Rc;

@@ -515,4 +515,100 @@ mod tests {
         assert!(!is_installed(sig).unwrap());
         assert_eq!(l.mask(), 0);
     }
+
+    /// Listeners come and go on one thread while another takes the signal over and over: a
+    /// pipe created right after a listener's drop (which usually gets the listener's old fd
+    /// numbers) never receives a stray byte, because the drop waits out handlers mid-write.
+    #[test]
+    fn a_dropped_listener_is_never_written_to() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        let sig = libc::SIGRTMIN() + 6;
+        let mask = bit(sig).unwrap();
+        // Keeps the handler installed throughout, so the default action (terminate) of the
+        // real-time signal never applies.
+        let (_keep_r, keep_w) = pipe().unwrap();
+        let keep = Listener::new(keep_w, mask).unwrap();
+
+        /// Stops and joins the raising thread when dropped, also when an assertion fails:
+        /// declared after `keep`, it is dropped first, so no signal is raised once the
+        /// handler is uninstalled (which would terminate the test process).
+        struct Raiser {
+            stop: Arc<AtomicBool>,
+            thread: Option<std::thread::JoinHandle<u64>>,
+        }
+        impl Raiser {
+            fn finish(&mut self) -> u64 {
+                self.stop.store(true, SeqCst);
+                self.thread.take().map_or(0, |t| t.join().unwrap())
+            }
+        }
+        impl Drop for Raiser {
+            fn drop(&mut self) {
+                self.finish();
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let mut raiser = Raiser {
+            stop: stop.clone(),
+            thread: Some(std::thread::spawn({
+                let count = count.clone();
+                move || {
+                    while !stop.load(SeqCst) {
+                        raise(sig).unwrap();
+                        count.fetch_add(1, SeqCst);
+                    }
+                    count.load(SeqCst)
+                }
+            })),
+        };
+        let start = std::time::Instant::now();
+        while count.load(SeqCst) == 0 {
+            assert!(
+                start.elapsed().as_secs() < 20,
+                "the raising thread never ran"
+            );
+            std::thread::yield_now();
+        }
+        let mut delivered = 0usize;
+        let mut buf = [0u8; 4096];
+        let mut round = 0;
+        // At least 2000 rounds, and on until some signals reached the short-lived listeners.
+        while round < 2000 || delivered == 0 {
+            assert!(
+                start.elapsed().as_secs() < 20,
+                "no signal reached a listener"
+            );
+            round += 1;
+            let (r, w) = pipe().unwrap();
+            let l = Listener::new(w, mask).unwrap();
+            std::thread::yield_now();
+            drop(l);
+            // The write end is closed now: read to EOF.
+            loop {
+                match read(r.as_raw_fd(), &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => delivered += n,
+                    Err(e) => panic!("reading a dropped listener's pipe: {e:?}"),
+                }
+            }
+            drop(r);
+            let (victim_r, _victim_w) = pipe().unwrap();
+            std::thread::yield_now();
+            let stray = read(victim_r.as_raw_fd(), &mut buf);
+            assert_eq!(
+                stray.unwrap_err().kind(),
+                io::ErrorKind::WouldBlock,
+                "a handler wrote to a pipe it was never given"
+            );
+        }
+        let raised = raiser.finish();
+        drop(keep);
+        assert!(
+            raised > 0 && delivered > 0,
+            "raised {raised}, delivered {delivered}"
+        );
+    }
 }
