@@ -10,13 +10,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) const DATE_LEN: usize = 29;
 
+/// `Date: ` + the date + CRLF + the CRLF that ends a head.
+const LINE_LEN: usize = 6 + DATE_LEN + 4;
+
 struct Cached {
     second: u64,
     text: [u8; DATE_LEN],
+    line: [u8; LINE_LEN],
 }
 
 thread_local! {
-    static CACHE: RefCell<Cached> = const { RefCell::new(Cached { second: u64::MAX, text: [0; DATE_LEN] }) };
+    static CACHE: RefCell<Cached> = const {
+        RefCell::new(Cached { second: u64::MAX, text: [0; DATE_LEN], line: [0; LINE_LEN] })
+    };
 }
 
 /// The current Unix second from the coarse real-time clock: a few nanoseconds instead of
@@ -39,8 +45,7 @@ fn coarse_unix_second() -> u64 {
     }
 }
 
-/// Calls `f` with the current time as an IMF-fixdate.
-pub(crate) fn with_now<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
+fn with_cache<R>(f: impl FnOnce(&Cached) -> R) -> R {
     let second = coarse_unix_second();
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
@@ -49,11 +54,25 @@ pub(crate) fn with_now<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
             // IMF-fixdate always has this length for years 1000..=9999.
             if text.len() == DATE_LEN {
                 cache.text.copy_from_slice(text.as_bytes());
+                cache.line[..6].copy_from_slice(b"Date: ");
+                cache.line[6..6 + DATE_LEN].copy_from_slice(text.as_bytes());
+                cache.line[6 + DATE_LEN..].copy_from_slice(b"\r\n\r\n");
                 cache.second = second;
             }
         }
-        f(&cache.text)
+        f(&cache)
     })
+}
+
+/// Calls `f` with the current time as an IMF-fixdate.
+#[cfg(test)]
+pub(crate) fn with_now<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
+    with_cache(|c| f(&c.text))
+}
+
+/// Calls `f` with `Date: <now>\r\n\r\n`: the last header line and the end of a head.
+pub(crate) fn with_line<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    with_cache(|c| f(&c.line))
 }
 
 #[cfg(test)]

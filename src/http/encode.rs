@@ -102,29 +102,34 @@ pub(crate) fn head_start(
 /// Appends the framing headers, `Date` (unless the handler set one), `Connection` and the
 /// blank line that ends the head.
 pub(crate) fn head_end(out: &mut Vec<u8>, length: Length, connection: Connection, has_date: bool) {
+    // Few, whole-line copies: a head is a handful of short lines, and a call per fragment
+    // costs more than the bytes it moves.
     match length {
         Length::Known(n) => {
-            out.put_slice(b"Content-Length: ");
-            let mut digits = itoa_buf(n);
-            out.put_slice(digits.as_bytes_mut());
-            out.put_slice(b"\r\n");
+            const PREFIX: &[u8] = b"Content-Length: ";
+            let digits = itoa_buf(n);
+            let digits = digits.as_bytes();
+            let mut line = [0u8; PREFIX.len() + 20 + 2];
+            line[..PREFIX.len()].copy_from_slice(PREFIX);
+            line[PREFIX.len()..PREFIX.len() + digits.len()].copy_from_slice(digits);
+            let end = PREFIX.len() + digits.len();
+            line[end..end + 2].copy_from_slice(b"\r\n");
+            out.put_slice(&line[..end + 2]);
         }
         Length::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
         Length::Unframed => {}
-    }
-    if !has_date {
-        date::with_now(|d| {
-            out.put_slice(b"Date: ");
-            out.put_slice(d);
-            out.put_slice(b"\r\n");
-        });
     }
     match connection {
         Connection::Default => {}
         Connection::KeepAlive => out.put_slice(b"Connection: keep-alive\r\n"),
         Connection::Close => out.put_slice(b"Connection: close\r\n"),
     }
-    out.put_slice(b"\r\n");
+    if has_date {
+        out.put_slice(b"\r\n");
+    } else {
+        // `Date: ...\r\n\r\n`, the end of the head included.
+        date::with_line(|line| out.put_slice(line));
+    }
 }
 
 /// The decimal digits of `n`, without allocating.
@@ -134,7 +139,7 @@ struct Digits {
 }
 
 impl Digits {
-    fn as_bytes_mut(&mut self) -> &[u8] {
+    fn as_bytes(&self) -> &[u8] {
         &self.buf[self.start..]
     }
 }
@@ -196,18 +201,15 @@ mod tests {
             Connection::Close,
         );
         let text = String::from_utf8(out.to_vec()).unwrap();
-        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nx-a: 1\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nDate: "), "{text}");
-        assert!(
-            text.ends_with(" GMT\r\nConnection: close\r\n\r\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nx-a: 1\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\nDate: "), "{text}");
+        assert!(text.ends_with(" GMT\r\n\r\n"), "{text}");
         assert!(!text.contains("999"));
     }
 
     #[test]
     fn digits_and_chunk_sizes() {
         for n in [0u64, 7, 10, 12345, u64::MAX] {
-            assert_eq!(itoa_buf(n).as_bytes_mut(), n.to_string().as_bytes());
+            assert_eq!(itoa_buf(n).as_bytes(), n.to_string().as_bytes());
         }
         let mut out = Vec::new();
         chunk_header(&mut out, 0x1a2b);

@@ -68,15 +68,36 @@ impl std::fmt::Display for HeadError {
 /// The header array httparse fills; heads with more fields are refused with 431.
 const MAX_HEADERS: usize = 128;
 
+/// Reusable storage a connection keeps between requests, so that parsing a head allocates
+/// nothing in the steady state.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    fields: Vec<(HeaderName, Range<usize>)>,
+    /// An emptied header map from an earlier request, its capacity kept.
+    spare: Option<HeaderMap>,
+}
+
+impl Scratch {
+    /// Takes back a request's header map for the next request.
+    pub(crate) fn recycle(&mut self, mut headers: HeaderMap) {
+        // A map that grew for an unusual request is not worth keeping.
+        if headers.capacity() <= 64 {
+            headers.clear();
+            self.spare = Some(headers);
+        }
+    }
+}
+
 /// Parses the head at the start of `buf`. `Ok(None)`: incomplete, read more. On success the
 /// head's bytes are removed from `buf` (what follows — body or the next pipelined request —
-/// stays). `scratch` is reusable storage, kept by the connection so parsing allocates nothing
-/// of its own for the header list.
+/// stays).
 pub(crate) fn parse(
     buf: &mut BytesMut,
     limits: &HeadLimits,
-    scratch: &mut Vec<(HeaderName, Range<usize>)>,
+    scratch: &mut Scratch,
 ) -> Result<Option<RequestHead>, HeadError> {
+    let spare = &mut scratch.spare;
+    let scratch = &mut scratch.fields;
     // Tolerate the empty lines some clients send between pipelined requests (RFC 9112 §2.2).
     let blank = buf
         .iter()
@@ -149,7 +170,10 @@ pub(crate) fn parse(
     let expect_continue = special.expect_continue(version)?;
 
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(scratch.len());
+    let mut headers = match spare.take() {
+        Some(h) => h,
+        None => HeaderMap::with_capacity(scratch.len()),
+    };
     for (name, range) in scratch.drain(..) {
         let value = HeaderValue::from_maybe_shared(head.slice(range))
             .map_err(|_| HeadError::bad("invalid header value"))?;
@@ -354,7 +378,7 @@ mod tests {
 
     fn parse_str(s: &str) -> Result<Option<RequestHead>, HeadError> {
         let mut buf = BytesMut::from(s);
-        parse(&mut buf, &HeadLimits::default(), &mut Vec::new())
+        parse(&mut buf, &HeadLimits::default(), &mut Scratch::default())
     }
 
     fn status(s: &str) -> StatusCode {

@@ -195,7 +195,7 @@ impl App {
     /// Routes `req` and runs the middleware chain and the handler.
     pub(crate) fn handle(&self, mut req: Request) -> LocalBoxFuture<Response> {
         let (handler, match_info) = self.0.router.resolve(req.method(), req.raw_path_only());
-        req.match_info = match_info;
+        req.set_match_info(match_info);
         if self.0.middlewares.is_empty() {
             return handler.call(req);
         }

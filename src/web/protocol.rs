@@ -96,6 +96,7 @@ struct BodyState {
 pub(crate) struct ConnIo {
     stream: TcpStream,
     rbuf: RefCell<BytesMut>,
+    scratch: RefCell<head::Scratch>,
     out: RefCell<OutQueue>,
     body: RefCell<Option<BodyState>>,
     shared: Rc<ServerShared>,
@@ -112,6 +113,7 @@ impl ConnIo {
         ConnIo {
             stream,
             rbuf: RefCell::new(BytesMut::with_capacity(READ_BUF)),
+            scratch: RefCell::new(head::Scratch::default()),
             out: RefCell::new(OutQueue::default()),
             body: RefCell::new(None),
             shared,
@@ -169,6 +171,13 @@ impl ConnIo {
     /// Runs `f` on the output buffer (to encode a head into it).
     pub(crate) fn with_out<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         f(self.out.borrow_mut().buf())
+    }
+
+    /// A finished request's header map, kept for the next head.
+    pub(crate) fn recycle_headers(&self, headers: HeaderMap) {
+        if let Ok(mut s) = self.scratch.try_borrow_mut() {
+            s.recycle(headers);
+        }
     }
 
     pub(crate) fn version(&self) -> Version {
@@ -327,13 +336,18 @@ pub(crate) async fn serve(
 ) {
     let conn = Rc::new(ConnIo::new(stream, shared.clone()));
     let limits = shared.config.limits;
-    let mut scratch = Vec::new();
+    // (parse's reusable storage lives in the connection, so requests can return their
+    // header maps to it)
     let mut seq: u64 = 0;
     loop {
         // 1. The next head, reading as needed.
         let mut head_started: Option<Instant> = None;
         let head = loop {
-            let parsed = head::parse(&mut conn.rbuf.borrow_mut(), &limits, &mut scratch);
+            let parsed = head::parse(
+                &mut conn.rbuf.borrow_mut(),
+                &limits,
+                &mut conn.scratch.borrow_mut(),
+            );
             match parsed {
                 Ok(Some(h)) => break h,
                 Err(e) => {

@@ -269,6 +269,24 @@ impl Response {
 
     /// The `Content-Type` line for the head, if any.
     pub(crate) fn content_type_line(&self, out: &mut Vec<u8>) {
+        // The common types as one ready-made line each.
+        let ready: Option<&[u8]> = match (self.content_type.as_deref(), self.charset.as_deref()) {
+            (Some("text/plain"), Some("utf-8")) => {
+                Some(b"Content-Type: text/plain; charset=utf-8\r\n")
+            }
+            (Some("text/html"), Some("utf-8")) => {
+                Some(b"Content-Type: text/html; charset=utf-8\r\n")
+            }
+            (Some("application/json"), None) => Some(b"Content-Type: application/json\r\n"),
+            (Some("application/octet-stream"), None) => {
+                Some(b"Content-Type: application/octet-stream\r\n")
+            }
+            _ => None,
+        };
+        if let Some(line) = ready {
+            out.extend_from_slice(line);
+            return;
+        }
         if let Some(ct) = &self.content_type {
             out.extend_from_slice(b"Content-Type: ");
             out.extend_from_slice(ct.as_bytes());

@@ -132,7 +132,7 @@ impl StreamResponse {
         if self.prepared() {
             return Ok(());
         }
-        let conn = req.conn.clone();
+        let conn = req.conn().clone();
         let bodyless = conn.is_head() || !encode::status_allows_body(self.status);
         let length = match self.content_length {
             _ if !encode::status_allows_body(self.status) => Length::Unframed,
