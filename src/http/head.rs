@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn a_simple_get_is_parsed_without_its_body() {
         let mut buf = BytesMut::from("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\nNEXT");
-        let head = parse(&mut buf, &HeadLimits::default(), &mut Vec::new())
+        let head = parse(&mut buf, &HeadLimits::default(), &mut Scratch::default())
             .unwrap()
             .unwrap();
         assert_eq!(head.method, Method::GET);
