@@ -7,8 +7,7 @@
 //! curl http://127.0.0.1:9977/12301?name=1   # "12301"
 //! ```
 
-use http::StatusCode;
-use kettle::web::{self, Application, Request, Response};
+use kettle::web::{self, Application, Request, Response, StatusCode};
 
 /// `GET /`: the request path, status 201.
 pub async fn indexhandle(req: Request) -> Response {

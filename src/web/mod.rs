@@ -43,6 +43,9 @@ mod stream_response;
 mod test_client;
 pub mod urlencoded;
 
+/// The `http` crate's vocabulary types, re-exported so an application needs no direct
+/// dependency on it.
+pub use ::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE};
 pub use body::BodyReader;
 pub use cookies::{CookieOptions, SameSite};
