@@ -157,7 +157,8 @@ impl Response {
     }
 
     /// The headers (without `Content-Type`, which [`content_type`](Self::content_type) and
-    /// [`charset`](Self::charset) hold, and without framing headers the server computes).
+    /// [`charset`](Self::charset) hold, and without framing headers the server computes). A
+    /// `Content-Type` inserted here by hand replaces the one `content_type` would send.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -269,6 +270,13 @@ impl Response {
 
     /// The `Content-Type` line for the head, if any.
     pub(crate) fn content_type_line(&self, out: &mut bytes::BytesMut) {
+        // A Content-Type the handler put in `headers` by hand (or an exception's
+        // `with_header`) was already written by `head_start`; writing ours as well would send
+        // two conflicting Content-Type headers. The explicit header wins, as in aiohttp. The
+        // emptiness check keeps the common case free of a hash lookup.
+        if !self.headers.is_empty() && self.headers.contains_key(header::CONTENT_TYPE) {
+            return;
+        }
         if let Some(ct) = &self.content_type {
             out.extend_from_slice(b"Content-Type: ");
             out.extend_from_slice(ct.as_bytes());
