@@ -1699,7 +1699,6 @@ async fn a_failing_startup_hook_aborts_the_start() {
 }
 
 #[kettle::test]
-#[ignore = "bug: one failing shutdown/cleanup hook skips the rest"]
 async fn a_failing_shutdown_or_cleanup_hook_does_not_skip_the_others() {
     let events = log();
     let mut app = Application::new();
