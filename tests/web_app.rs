@@ -532,7 +532,6 @@ async fn read_text_and_json_bodies() {
 }
 
 #[kettle::test]
-#[ignore = "bug: text() ignores the declared charset"]
 async fn text_decodes_with_the_declared_charset() {
     let mut app = Application::new();
     app.router()
@@ -550,6 +549,23 @@ async fn text_decodes_with_the_declared_charset() {
         .await
         .unwrap();
     assert_eq!(r.text(), "café");
+    let r = c
+        .request(Method::POST, "/text")
+        .header("content-type", "text/plain; Charset=\"Latin-1\"")
+        .body(&b"\xa3\xbd"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text(), "£½");
+    // US-ASCII has no byte above 0x7F.
+    let r = c
+        .request(Method::POST, "/text")
+        .header("content-type", "text/plain; charset=us-ascii")
+        .body(&b"ab\xe9"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text(), "ab\u{FFFD}");
     // The default is UTF-8.
     let r = c
         .request(Method::POST, "/text")
