@@ -315,7 +315,6 @@ async fn misuse_is_an_error_not_a_broken_stream() {
 /// server must end the connection so the client sees a truncated body, never a stray head
 /// inside it.
 #[kettle::test]
-#[ignore = "bug: an error after prepare() sends a second response head into the body"]
 async fn failing_after_prepare_closes_the_connection_instead_of_sending_a_second_head() {
     let mut app = Application::new();
     app.router()

@@ -17,7 +17,9 @@ use crate::http::encode::{self, Length};
 /// A response streamed by the handler: `prepare` sends the head, `write` sends body pieces
 /// (each one waits while the client is slow to read, so memory stays bounded), `write_eof`
 /// ends it. Without a content length the body is sent chunked (HTTP/1.1) or delimited by
-/// closing the connection (HTTP/1.0).
+/// closing the connection (HTTP/1.0). Once the head is sent, a handler that fails instead of
+/// returning the stream (an error, a panic) cannot send another response: the connection is
+/// closed with the body unfinished, so the client sees it truncated.
 ///
 /// ```no_run
 /// use kettle::web::{Request, StreamResponse};
@@ -163,6 +165,9 @@ impl StreamResponse {
             }
             encode::head_end(out, length, connection, has_date);
         });
+        // From here on, whatever the handler returns instead of this response (an error, a
+        // panic's 500) must not become a second head: the connection drops it and closes.
+        conn.set_head_sent();
         conn.flush().await?;
         self.state = State::Prepared {
             conn,
