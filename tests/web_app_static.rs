@@ -539,7 +539,6 @@ async fn a_large_file_arrives_whole() {
 /// thread: a named pipe in the static directory must be refused without being opened, or one
 /// request would freeze every connection of the loop.
 #[kettle::test]
-#[ignore = "bug: a FIFO in the static root blocks the loop forever"]
 async fn special_files_are_refused_without_blocking_the_loop() {
     let s = site();
     let fifo = s.root.join("pipe.txt");
