@@ -400,6 +400,11 @@ async fn request_head_path_query_cookies_and_peer() {
     assert_eq!(v["path"], "/d");
     assert_eq!(v["raw_path"], "/d");
     assert_eq!(v["cookies"], json!([]));
+    // No Content-Length header: no declared length (aiohttp's None), not zero.
+    assert_eq!(v["content_length"], Value::Null);
+    // An explicit zero is a declared zero.
+    let v: Value = c.post("/d", "").await.unwrap().json().unwrap();
+    assert_eq!(v["content_length"], 0);
 
     // Body metadata.
     let v: Value = c

@@ -194,9 +194,18 @@ impl Request {
             .and_then(|h| h.to_str().ok())
     }
 
-    /// The declared body length (`None` for a chunked body).
+    /// The declared body length: the `Content-Length` header's value, `None` without one
+    /// (a chunked body, or a request with no body such as a plain GET), as in aiohttp.
     pub fn content_length(&self) -> Option<u64> {
         match self.head.framing {
+            // The head parser frames a request without Content-Length as a zero-length body;
+            // reporting that as a declared `Some(0)` differed from aiohttp, whose `None`
+            // handlers use to tell "no length sent" apart. Only zero needs the header lookup.
+            crate::http::head::Framing::Length(0)
+                if !self.head.headers.contains_key(header::CONTENT_LENGTH) =>
+            {
+                None
+            }
             crate::http::head::Framing::Length(n) => Some(n),
             crate::http::head::Framing::Chunked => None,
         }
