@@ -1012,6 +1012,48 @@ async fn a_content_type_header_set_by_hand_is_sent_once() {
     c.close().await;
 }
 
+#[kettle::test]
+async fn a_charset_inside_the_content_type_is_sent_once() {
+    let mut app = Application::new();
+    app.router()
+        .add_get("/text", |_r: Request| async {
+            let r = Response::text("{}").with_content_type("application/json; charset=latin-1");
+            assert_eq!(r.charset(), Some("latin-1"));
+            r
+        })
+        .add_get("/bytes", |_r: Request| async {
+            let r = Response::bytes("x")
+                .with_content_type("text/plain; Charset=\"UTF-8\"; format=flowed");
+            assert_eq!(r.charset(), Some("UTF-8"));
+            r
+        })
+        .add_get("/stream", |req: Request| async move {
+            let mut s = web::StreamResponse::new();
+            s.set_charset("utf-8");
+            s.set_content_type("text/csv; charset=iso-8859-1");
+            s.prepare(&req).await?;
+            s.write_eof().await?;
+            Ok::<_, web::Error>(s)
+        });
+    let c = TestClient::new(app).await.unwrap();
+    let r = raw_get(&c, "/text").await;
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=latin-1")
+    );
+    let r = raw_get(&c, "/bytes").await;
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; format=flowed; charset=UTF-8")
+    );
+    let r = raw_get(&c, "/stream").await;
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/csv; charset=iso-8859-1")
+    );
+    c.close().await;
+}
+
 #[derive(Serialize)]
 struct User {
     id: u32,

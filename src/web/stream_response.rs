@@ -98,11 +98,19 @@ impl StreamResponse {
         self.headers.append(name, value);
     }
 
-    /// Sets the media type (before `prepare`).
+    /// Sets the media type (before `prepare`); a `charset` parameter in it becomes the
+    /// charset, as in [`Response::set_content_type`].
     pub fn set_content_type(&mut self, content_type: impl Into<Cow<'static, str>>) {
         let ct = content_type.into();
-        if HeaderValue::from_str(&ct).is_ok() {
-            self.content_type = Some(ct);
+        if HeaderValue::from_str(&ct).is_err() {
+            return;
+        }
+        match super::response::split_charset(&ct) {
+            Some((media, charset)) => {
+                self.content_type = Some(Cow::Owned(media));
+                self.set_charset(charset);
+            }
+            None => self.content_type = Some(ct),
         }
     }
 
