@@ -1396,6 +1396,9 @@ async fn http_exceptions_returned_from_handlers() {
         })
         .add_get("/bad-location", |_r: Request| async {
             web::HTTPFound("/a\r\nX-Injected: 1")
+        })
+        .add_get("/unicode-location", |_r: Request| async {
+            web::HTTPFound("/caf\u{e9}?q=\u{2615} x&already=%20")
         });
     let c = TestClient::new(app).await.unwrap();
 
@@ -1462,10 +1465,17 @@ async fn http_exceptions_returned_from_handlers() {
     assert!(r.body.is_empty());
     assert_eq!(r.header("content-type"), None);
 
+    // A location that is not a plain-ASCII URI is percent-encoded as aiohttp (yarl) does:
+    // line breaks cannot split the head, and the redirect still goes where it was meant to.
     let r = raw_get(&c, "/bad-location").await;
     assert_eq!(r.status, 302);
-    assert_eq!(r.header("location"), Some("/"));
+    assert_eq!(r.header("location"), Some("/a%0D%0AX-Injected:%201"));
     assert_eq!(r.header("x-injected"), None);
+    let r = raw_get(&c, "/unicode-location").await;
+    assert_eq!(
+        r.header("location"),
+        Some("/caf%C3%A9?q=%E2%98%95%20x&already=%20")
+    );
 
     // As values, before any socket.
     let e = web::HTTPSeeOther("/x");
