@@ -425,6 +425,39 @@ async fn request_head_path_query_cookies_and_peer() {
     c.close().await;
 }
 
+/// Browsers send whatever scripts stored, UTF-8 included; one such cookie must not hide
+/// the others (the session cookie next to it, say).
+#[kettle::test]
+async fn a_non_ascii_cookie_does_not_hide_the_others() {
+    let mut app = Application::new();
+    app.router().add_get("/d", describe);
+    let c = TestClient::new(app).await.unwrap();
+    let bytes = raw(
+        c.addr(),
+        "GET /d HTTP/1.1\r\nHost: x\r\nCookie: session=abc; name=caf\u{e9}; theme=dark\r\n\
+         Connection: close\r\n\r\n"
+            .as_bytes(),
+    )
+    .await;
+    let r = RawResponse::parse(&bytes);
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["cookies"],
+        json!([["session", "abc"], ["name", "café"], ["theme", "dark"]])
+    );
+    // Bytes that are not UTF-8 at all do not hide the others either.
+    let bytes = raw(
+        c.addr(),
+        b"GET /d HTTP/1.1\r\nHost: x\r\nCookie: session=abc; junk=\xff\xfe\r\n\
+          Connection: close\r\n\r\n",
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&RawResponse::parse(&bytes).body).unwrap();
+    assert_eq!(v["cookies"][0], json!(["session", "abc"]));
+    c.close().await;
+}
+
 #[kettle::test]
 async fn request_version_and_keep_alive_from_an_http_10_client() {
     let mut app = Application::new();

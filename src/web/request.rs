@@ -166,10 +166,13 @@ impl Request {
         self.cookies.get_or_init(|| {
             let mut all = MultiDict::new();
             for value in self.head.headers.get_all(header::COOKIE) {
-                if let Ok(v) = value.to_str() {
-                    for (k, v) in super::cookies::parse_cookie_header(v) {
-                        all.add(k, v);
-                    }
+                // Not `to_str`, which refuses any byte above 0x7F: one cookie with UTF-8 in
+                // it (stored by some script on the domain) made the whole header, session
+                // cookie included, disappear. UTF-8 is read as is; other bytes become U+FFFD
+                // in the cookie that holds them only.
+                let text = String::from_utf8_lossy(value.as_bytes());
+                for (k, v) in super::cookies::parse_cookie_header(&text) {
+                    all.add(k, v);
                 }
             }
             all
