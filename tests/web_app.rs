@@ -1747,6 +1747,35 @@ async fn middlewares_see_404_and_405_too() {
 }
 
 #[kettle::test]
+async fn a_middleware_sees_the_matched_route_and_can_build_urls() {
+    let mut app = Application::new();
+    app.add_middleware(|req: Request, next: Next| async move {
+        let route = req.match_info().route_name().unwrap_or("-").to_string();
+        let id = req.match_info().get("id").unwrap_or("-").to_string();
+        let home = req.url_for("home", &[]).unwrap();
+        let mut resp = next.run(req).await;
+        resp.headers_mut().insert(
+            "x-route",
+            HeaderValue::from_str(&format!("{route} {id} {home}")).unwrap(),
+        );
+        resp
+    });
+    app.router()
+        .add_route_named("GET", "/", "home", |_r: Request| async { "home" })
+        .add_route_named("GET", r"/items/{id:\d+}", "item", |_r: Request| async {
+            "item"
+        });
+    let c = TestClient::new(app).await.unwrap();
+    let r = c.get("/items/5").await.unwrap();
+    assert_eq!(r.header("x-route"), Some("item 5 /"));
+    let r = c.get("/").await.unwrap();
+    assert_eq!(r.header("x-route"), Some("home - /"));
+    let r = c.get("/nope").await.unwrap();
+    assert_eq!(r.header("x-route"), Some("- - /"));
+    c.close().await;
+}
+
+#[kettle::test]
 async fn a_middleware_sees_handler_errors_as_responses() {
     let mut app = Application::new();
     app.add_middleware(|req: Request, next: Next| async move {

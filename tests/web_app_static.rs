@@ -41,6 +41,10 @@ fn site() -> Site {
     std::os::unix::fs::symlink(tmp.path().join("outside"), root.join("linkdir")).unwrap();
     // A relative symlink climbing out.
     std::os::unix::fs::symlink("../outside/secret.txt", root.join("rel-link.txt")).unwrap();
+    // A sibling whose name starts with the root's: outside, although "root-evil" starts
+    // with "root" as a string.
+    let evil = tmp.write("root-evil/secret.txt", SECRET);
+    std::os::unix::fs::symlink(&evil, root.join("prefix-link.txt")).unwrap();
     // A symlink that stays inside is fine.
     std::os::unix::fs::symlink(root.join("hello.txt"), root.join("alias.txt")).unwrap();
     Site {
@@ -388,6 +392,8 @@ async fn nothing_outside_the_root_is_ever_served() {
         "/static/linkdir",
         "/static/sub/..%2F..%2Foutside/secret.txt",
         "/static/%252e%252e/outside/secret.txt",
+        "/static/prefix-link.txt",
+        "/static/../root-evil/secret.txt",
     ];
     for path in attempts {
         let r = raw_request(&c, "GET", path, "").await;
@@ -410,6 +416,7 @@ async fn nothing_outside_the_root_is_ever_served() {
         "/static/link.txt",
         "/static/rel-link.txt",
         "/static/linkdir/secret.txt",
+        "/static/prefix-link.txt",
     ] {
         let r = raw_request(&c, "GET", path, "").await;
         assert_eq!(r.status, 403, "{path}");
