@@ -694,6 +694,19 @@ async fn post_reads_urlencoded_forms_with_repeated_keys() {
     );
     assert_eq!(v["files"], 0);
 
+    // Parameters on the content type do not matter.
+    let r = c
+        .request(Method::POST, "/form")
+        .header(
+            "content-type",
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        )
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().unwrap()["name"], "x");
+
     // Another content type gives an empty form, as in aiohttp.
     let r = c
         .request(Method::POST, "/form")
@@ -777,6 +790,30 @@ async fn post_reads_multipart_forms_with_file_fields() {
     assert_eq!(v["files"][2]["filename"], "");
     assert_eq!(v["files"][2]["size"], 0);
     assert_eq!(v["avatar_len"], 2000);
+
+    // A large file that arrives in many reads.
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
+    let body = multipart::encode(
+        &[
+            FormField::file("blob", "big.bin", "application/octet-stream", big.clone()),
+            FormField::text("after", "yes"),
+        ],
+        &boundary,
+    );
+    let r = c
+        .request(Method::POST, "/upload")
+        .header(
+            "content-type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text());
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["files"][0]["size"], big.len());
+    assert_eq!(v["fields"], json!([["after", "yes"]]));
 
     // The quoted boundary form parses too.
     let body = multipart::encode(&[FormField::text("k", "v")], "a b:c");
