@@ -107,6 +107,7 @@ impl Application {
     }
 
     /// Runs `hook` when shutdown begins: listeners are closed, requests in flight still run.
+    /// A failing hook is logged and the later ones still run.
     pub fn on_shutdown<F, Fut>(&mut self, hook: F) -> &mut Application
     where
         F: Fn(App) -> Fut + 'static,
@@ -117,7 +118,8 @@ impl Application {
         self
     }
 
-    /// Runs `hook` last, after every connection has ended (release resources here).
+    /// Runs `hook` last, after every connection has ended (release resources here). A
+    /// failing hook is logged and the later ones still run.
     pub fn on_cleanup<F, Fut>(&mut self, hook: F) -> &mut Application
     where
         F: Fn(App) -> Fut + 'static,
@@ -221,12 +223,23 @@ impl App {
         self.run_hooks(&self.0.on_startup, "on_startup").await
     }
 
+    /// Runs every hook even when one fails: nobody can act on a shutdown or cleanup error,
+    /// and stopping at the first one would silently skip the rest (a database pool never
+    /// closed because a cache flush failed before it). Each failure is logged.
+    async fn run_all_hooks(&self, hooks: &[Hook], what: &str) {
+        for hook in hooks {
+            if let Err(e) = hook(self.clone()).await {
+                tracing::error!(error = %e, "{what} hook failed");
+            }
+        }
+    }
+
     pub(crate) async fn shutdown(&self) {
-        let _ = self.run_hooks(&self.0.on_shutdown, "on_shutdown").await;
+        self.run_all_hooks(&self.0.on_shutdown, "on_shutdown").await;
     }
 
     pub(crate) async fn cleanup(&self) {
-        let _ = self.run_hooks(&self.0.on_cleanup, "on_cleanup").await;
+        self.run_all_hooks(&self.0.on_cleanup, "on_cleanup").await;
     }
 }
 

@@ -114,9 +114,23 @@ impl std::fmt::Display for HttpException {
 
 impl std::error::Error for HttpException {}
 
-/// A redirection to `location`; a location that is not a valid header value becomes `/`.
+/// What a `Location` may not hold as is: controls, space and every non-ASCII byte.
+const LOCATION_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ');
+
+/// A redirection to `location`. Bytes a URI cannot hold raw (controls, spaces, non-ASCII) are
+/// percent-encoded, as aiohttp does through yarl.
 fn redirect(status: StatusCode, location: &str) -> HttpException {
-    let value = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    // Non-ASCII used to go out as raw UTF-8 (not a URI), and a location with a control
+    // character silently became `/`, sending the client somewhere else entirely. Encoding
+    // keeps the target and still cannot split the head (CR and LF become %0D %0A).
+    let needs_escape = location.bytes().any(|b| !(0x21..0x7F).contains(&b));
+    let value = if needs_escape {
+        let encoded = percent_encoding::utf8_percent_encode(location, LOCATION_ESCAPES);
+        HeaderValue::from_str(&encoded.to_string())
+    } else {
+        HeaderValue::from_str(location)
+    };
+    let value = value.unwrap_or(HeaderValue::from_static("/"));
     HttpException::new(status).with_header(http::header::LOCATION, value)
 }
 

@@ -106,6 +106,8 @@ pub(crate) struct ConnIo {
     is_head: Cell<bool>,
     /// A streaming response for an HTTP/1.0 client is delimited by closing.
     must_close: Cell<bool>,
+    /// A `StreamResponse` already sent this request's head.
+    head_sent: Cell<bool>,
 }
 
 impl ConnIo {
@@ -121,6 +123,7 @@ impl ConnIo {
             version: Cell::new(Version::HTTP_11),
             is_head: Cell::new(false),
             must_close: Cell::new(false),
+            head_sent: Cell::new(false),
         }
     }
 
@@ -202,6 +205,11 @@ impl ConnIo {
     /// A streamed body of unknown length for an HTTP/1.0 client ends with the connection.
     pub(crate) fn set_must_close(&self) {
         self.must_close.set(true);
+    }
+
+    /// A `StreamResponse` has queued this request's head.
+    pub(crate) fn set_head_sent(&self) {
+        self.head_sent.set(true);
     }
 
     // --- the body of the current request -------------------------------------------------
@@ -403,6 +411,7 @@ pub(crate) async fn serve(
         conn.version.set(head.version);
         conn.is_head.set(head.method == Method::HEAD);
         conn.must_close.set(false);
+        conn.head_sent.set(false);
         let access = AccessLog::start(&head, peer);
 
         // 3. The application.
@@ -518,6 +527,18 @@ type FileBody = (std::fs::File, u64, u64);
 fn write_response(conn: &ConnIo, response: Response) -> (StatusCode, u64, Option<FileBody>) {
     let status = response.status();
     let allows_body = encode::status_allows_body(status) && !conn.is_head();
+    if conn.head_sent.get() && !matches!(response.body, Body::Sent { .. }) {
+        // A StreamResponse sent the head, then the handler failed (an error after
+        // `prepare`, a panic) or a middleware replaced its response. A second head would
+        // land inside the body already under way; drop it and close instead, so the client
+        // sees a truncated body (as aiohttp does).
+        tracing::error!(
+            status = status.as_u16(),
+            "response after a streamed head was already sent: dropped, closing the connection"
+        );
+        conn.keep_alive.set(false);
+        return (status, 0, None);
+    }
     let (length, size) = match &response.body {
         Body::Sent { finished } => {
             if !finished {

@@ -182,10 +182,13 @@ impl Request {
         self.inner.cookies.get_or_init(|| {
             let mut all = MultiDict::new();
             for value in self.inner.head.headers.get_all(header::COOKIE) {
-                if let Ok(v) = value.to_str() {
-                    for (k, v) in super::cookies::parse_cookie_header(v) {
-                        all.add(k, v);
-                    }
+                // Not `to_str`, which refuses any byte above 0x7F: one cookie with UTF-8 in
+                // it (stored by some script on the domain) made the whole header, session
+                // cookie included, disappear. UTF-8 is read as is; other bytes become U+FFFD
+                // in the cookie that holds them only.
+                let text = String::from_utf8_lossy(value.as_bytes());
+                for (k, v) in super::cookies::parse_cookie_header(&text) {
+                    all.add(k, v);
                 }
             }
             all
@@ -211,9 +214,18 @@ impl Request {
             .and_then(|h| h.to_str().ok())
     }
 
-    /// The declared body length (`None` for a chunked body).
+    /// The declared body length: the `Content-Length` header's value, `None` without one
+    /// (a chunked body, or a request with no body such as a plain GET), as in aiohttp.
     pub fn content_length(&self) -> Option<u64> {
         match self.inner.head.framing {
+            // The head parser frames a request without Content-Length as a zero-length body;
+            // reporting that as a declared `Some(0)` differed from aiohttp, whose `None`
+            // handlers use to tell "no length sent" apart. Only zero needs the header lookup.
+            crate::http::head::Framing::Length(0)
+                if !self.inner.head.headers.contains_key(header::CONTENT_LENGTH) =>
+            {
+                None
+            }
             crate::http::head::Framing::Length(n) => Some(n),
             crate::http::head::Framing::Chunked => None,
         }
@@ -234,12 +246,17 @@ impl Request {
 
     /// The `charset` parameter of the content type.
     pub fn charset(&self) -> Option<String> {
+        self.charset_param().map(str::to_ascii_lowercase)
+    }
+
+    /// The `charset` parameter as sent (unquoted, not lowercased), without allocating.
+    fn charset_param(&self) -> Option<&str> {
         let raw = self.content_type_header()?;
         raw.split(';').skip(1).find_map(|p| {
             let (k, v) = p.split_once('=')?;
             k.trim()
                 .eq_ignore_ascii_case("charset")
-                .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+                .then(|| v.trim().trim_matches('"'))
         })
     }
 
@@ -293,11 +310,39 @@ impl Request {
         Ok(body)
     }
 
-    /// The body as text, decoded with the declared charset (UTF-8 by default; invalid
-    /// sequences become U+FFFD).
+    /// The body as text, decoded with the declared charset: ISO-8859-1 (`latin-1`) and
+    /// US-ASCII are decoded as such, UTF-8 is the default and is also used for any other
+    /// charset; invalid sequences become U+FFFD.
     pub async fn text(&mut self) -> Result<String, Error> {
         let body = self.read().await?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        // The charset used to be ignored, so a latin-1 form (a byte 0xE9 for é) came out as
+        // U+FFFD. Only the single-byte charsets that map bytes straight onto code points
+        // are decoded here; no table, no dependency.
+        let single_byte = self.charset_param().and_then(|cs| {
+            const LATIN1: [&str; 6] = [
+                "iso-8859-1",
+                "iso8859-1",
+                "iso_8859-1",
+                "latin-1",
+                "latin1",
+                "l1",
+            ];
+            const ASCII: [&str; 3] = ["us-ascii", "ascii", "us"];
+            if LATIN1.iter().any(|n| cs.eq_ignore_ascii_case(n)) {
+                Some(u8::MAX)
+            } else if ASCII.iter().any(|n| cs.eq_ignore_ascii_case(n)) {
+                Some(0x7F)
+            } else {
+                None
+            }
+        });
+        Ok(match single_byte {
+            Some(max) => body
+                .iter()
+                .map(|&b| if b <= max { char::from(b) } else { '\u{FFFD}' })
+                .collect(),
+            None => String::from_utf8_lossy(&body).into_owned(),
+        })
     }
 
     /// The body parsed as JSON into `T`; malformed JSON or the wrong shape is a 400 naming

@@ -157,7 +157,8 @@ impl Response {
     }
 
     /// The headers (without `Content-Type`, which [`content_type`](Self::content_type) and
-    /// [`charset`](Self::charset) hold, and without framing headers the server computes).
+    /// [`charset`](Self::charset) hold, and without framing headers the server computes). A
+    /// `Content-Type` inserted here by hand replaces the one `content_type` would send.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
@@ -173,19 +174,27 @@ impl Response {
         self
     }
 
-    /// The media type, without parameters (`text/html`).
+    /// The media type (`text/html`), with any parameters other than `charset`.
     pub fn content_type(&self) -> Option<&str> {
         self.content_type.as_deref()
     }
 
-    /// Sets the media type. Characters that are not allowed in a header make it ignored
-    /// (logged), never a broken head.
+    /// Sets the media type. A `charset` parameter in it (`"application/json;
+    /// charset=latin-1"`) becomes the [`charset`](Self::charset); other parameters are kept.
+    /// Characters that are not allowed in a header make it ignored (logged), never a broken
+    /// head.
     pub fn set_content_type(&mut self, content_type: impl Into<Cow<'static, str>>) {
         let ct = content_type.into();
-        if HeaderValue::from_str(&ct).is_ok() {
-            self.content_type = Some(ct);
-        } else {
+        if HeaderValue::from_str(&ct).is_err() {
             tracing::warn!(content_type = %ct, "invalid content type ignored");
+            return;
+        }
+        match split_charset(&ct) {
+            Some((media, charset)) => {
+                self.content_type = Some(Cow::Owned(media));
+                self.set_charset(Some(charset));
+            }
+            None => self.content_type = Some(ct),
         }
     }
 
@@ -269,6 +278,13 @@ impl Response {
 
     /// The `Content-Type` line for the head, if any.
     pub(crate) fn content_type_line(&self, out: &mut Vec<u8>) {
+        // A Content-Type the handler put in `headers` by hand (or an exception's
+        // `with_header`) was already written by `head_start`; writing ours as well would send
+        // two conflicting Content-Type headers. The explicit header wins, as in aiohttp. The
+        // emptiness check keeps the common case free of a hash lookup.
+        if !self.headers.is_empty() && self.headers.contains_key(header::CONTENT_TYPE) {
+            return;
+        }
         // The common types as one ready-made line each.
         let ready: Option<&[u8]> = match (self.content_type.as_deref(), self.charset.as_deref()) {
             (Some("text/plain"), Some("utf-8")) => {
@@ -297,6 +313,34 @@ impl Response {
             out.extend_from_slice(b"\r\n");
         }
     }
+}
+
+/// Splits a `charset` parameter out of a content type: `"text/plain; charset=latin-1;
+/// format=flowed"` → `("text/plain; format=flowed", "latin-1")`. `None` when there is none
+/// (the usual case, checked without allocating).
+///
+/// Without this, `Response::text(..).with_content_type("application/json; charset=x")` sent
+/// `application/json; charset=x; charset=utf-8`: two charsets that disagree.
+pub(crate) fn split_charset(content_type: &str) -> Option<(String, String)> {
+    let mut params = content_type.split(';');
+    let media = params.next().unwrap_or("").trim();
+    let mut charset = None;
+    let mut rest = String::new();
+    for p in params {
+        let p = p.trim();
+        match p.split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") && charset.is_none() => {
+                charset = Some(v.trim().trim_matches('"').to_string());
+            }
+            _ if p.is_empty() => {}
+            _ => {
+                rest.push_str("; ");
+                rest.push_str(p);
+            }
+        }
+    }
+    let charset = charset?;
+    Some((format!("{media}{rest}"), charset))
 }
 
 /// Anything a handler may return.

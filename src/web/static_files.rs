@@ -9,7 +9,7 @@
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -82,7 +82,17 @@ impl FileResponse {
     }
 
     fn respond(self) -> Response {
-        let file = match File::open(&self.path) {
+        // O_NONBLOCK: opening a FIFO for reading otherwise blocks until a writer appears, and
+        // this runs on the loop's thread, so one request for a named pipe froze every
+        // connection of the loop. With it the open returns at once and the check below
+        // refuses anything that is not a regular file. It changes nothing for regular files
+        // (reads and sendfile from them never block on it). O_NOCTTY keeps a terminal device
+        // from becoming the process's controlling terminal.
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&self.path);
+        let file = match opened {
             Ok(f) => f,
             Err(e) => return open_error(&e),
         };
@@ -247,7 +257,7 @@ fn parse_range(value: &str, size: u64) -> RangeResult {
 
 /// Why a static path is not served.
 enum Refused {
-    /// An attempt to leave the root, or a directory.
+    /// An attempt to leave the root, a directory or a special file.
     Forbidden,
     NotFound,
 }
@@ -281,7 +291,13 @@ impl StaticHandler {
         let full = root.join(&clean);
         // Symlinks are followed, but the real path must still be inside the root.
         let real = full.canonicalize().map_err(|_| Refused::NotFound)?;
-        if !real.starts_with(&root) || real.is_dir() {
+        if !real.starts_with(&root) {
+            return Err(Refused::Forbidden);
+        }
+        // Directories, and special files (FIFOs, sockets, devices) that are not content and
+        // that must not even be opened.
+        let meta = std::fs::metadata(&real).map_err(|_| Refused::NotFound)?;
+        if !meta.is_file() {
             return Err(Refused::Forbidden);
         }
         Ok(real)

@@ -17,7 +17,9 @@ use crate::http::encode::{self, Length};
 /// A response streamed by the handler: `prepare` sends the head, `write` sends body pieces
 /// (each one waits while the client is slow to read, so memory stays bounded), `write_eof`
 /// ends it. Without a content length the body is sent chunked (HTTP/1.1) or delimited by
-/// closing the connection (HTTP/1.0).
+/// closing the connection (HTTP/1.0). Once the head is sent, a handler that fails instead of
+/// returning the stream (an error, a panic) cannot send another response: the connection is
+/// closed with the body unfinished, so the client sees it truncated.
 ///
 /// ```no_run
 /// use kettle::web::{Request, StreamResponse};
@@ -96,11 +98,19 @@ impl StreamResponse {
         self.headers.append(name, value);
     }
 
-    /// Sets the media type (before `prepare`).
+    /// Sets the media type (before `prepare`); a `charset` parameter in it becomes the
+    /// charset, as in [`Response::set_content_type`].
     pub fn set_content_type(&mut self, content_type: impl Into<Cow<'static, str>>) {
         let ct = content_type.into();
-        if HeaderValue::from_str(&ct).is_ok() {
-            self.content_type = Some(ct);
+        if HeaderValue::from_str(&ct).is_err() {
+            return;
+        }
+        match super::response::split_charset(&ct) {
+            Some((media, charset)) => {
+                self.content_type = Some(Cow::Owned(media));
+                self.set_charset(charset);
+            }
+            None => self.content_type = Some(ct),
         }
     }
 
@@ -148,7 +158,11 @@ impl StreamResponse {
         conn.with_out(|out| {
             let has_date =
                 encode::head_start(out, self.status, self.reason.as_deref(), &self.headers);
-            if let Some(ct) = &self.content_type {
+            // As in `Response::content_type_line`: a Content-Type set by hand in the headers
+            // was written already and wins; never send two.
+            let ct_by_hand =
+                !self.headers.is_empty() && self.headers.contains_key(http::header::CONTENT_TYPE);
+            if let Some(ct) = self.content_type.as_ref().filter(|_| !ct_by_hand) {
                 out.extend_from_slice(b"Content-Type: ");
                 out.extend_from_slice(ct.as_bytes());
                 if let Some(cs) = &self.charset {
@@ -159,6 +173,9 @@ impl StreamResponse {
             }
             encode::head_end(out, length, connection, has_date);
         });
+        // From here on, whatever the handler returns instead of this response (an error, a
+        // panic's 500) must not become a second head: the connection drops it and closes.
+        conn.set_head_sent();
         conn.flush().await?;
         self.state = State::Prepared {
             conn,
