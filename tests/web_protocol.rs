@@ -550,7 +550,6 @@ fn a_panicking_handler_gets_500_and_the_connection_goes_on() {
     assert_eq!(server.request(&get("/")).status, 200);
 }
 
-#[ignore = "bug: a panic while creating the handler future escapes catch_unwind"]
 #[test]
 fn a_handler_that_panics_before_returning_its_future_gets_500() {
     let (server, _probe) = start();

@@ -447,7 +447,7 @@ pub(crate) async fn serve(
         let body = BodyReader::new(conn.clone(), seq);
         let request = Request::new(head, peer, app.clone(), body, conn.clone());
         shared.in_flight.set(shared.in_flight.get() + 1);
-        let response = run_handler(&conn, app.handle(request)).await;
+        let response = run_handler(&conn, || app.handle(request)).await;
         shared.in_flight.set(shared.in_flight.get() - 1);
 
         // 4. What is left of the body, then the response.
@@ -508,7 +508,22 @@ async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> 
 
 /// Runs the handler, turning a panic into a 500. If it has to wait while responses are
 /// queued, those are flushed first.
-async fn run_handler(conn: &ConnIo, handler: impl Future<Output = Response>) -> Response {
+///
+/// `start` creates the handler's future. It runs inside `catch_unwind` too: a handler that
+/// is a plain `fn` returning a future (or a router/middleware bug) can panic before any
+/// future exists, and that panic would otherwise end the connection task with no response.
+async fn run_handler<F: Future<Output = Response>>(
+    conn: &ConnIo,
+    start: impl FnOnce() -> F,
+) -> Response {
+    let handler = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(f) => f,
+        Err(panic) => {
+            let msg = panic_message(&panic);
+            tracing::error!(panic = %msg, "handler panicked; answering 500");
+            return internal_error();
+        }
+    };
     let mut handler = pin!(handler);
     let mut flushed = false;
     let mut flush = None;
