@@ -110,6 +110,14 @@ pub(crate) fn parse(
             "request header fields too large",
         ));
     }
+    // httparse accepts a bare LF as a line end (RFC 9112 §2.2 lets a recipient do so), but a
+    // proxy in front of us may not: `X: a\nTransfer-Encoding: chunked` is one field to it and
+    // two to us, and the two disagree on where the body ends (request smuggling; Node's
+    // CVE-2023-30589). Every line of the head must end in CRLF. One memchr pass over the
+    // head, no allocation.
+    if memchr::memchr_iter(b'\n', &buf[..len]).any(|i| i == 0 || buf[i - 1] != b'\r') {
+        return Err(HeadError::bad("line not terminated by CRLF"));
+    }
     let version = match req.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
@@ -415,6 +423,9 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET foo HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\n\n",
         ] {
             assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad:?}");
         }
