@@ -493,7 +493,6 @@ fn a_missing_or_repeated_host_in_http11_is_400() {
     assert_no_hits(&probe);
 }
 
-#[ignore = "bug: a malformed version token is answered 505"]
 #[test]
 fn malformed_request_lines_are_400() {
     let (server, probe) = start();
