@@ -104,6 +104,8 @@ pub(crate) struct ConnIo {
     is_head: Cell<bool>,
     /// A streaming response for an HTTP/1.0 client is delimited by closing.
     must_close: Cell<bool>,
+    /// A streamed response has sent its head for the current request.
+    head_sent: Cell<bool>,
 }
 
 /// Output waiting to be written: finished pieces plus the piece being built.
@@ -138,6 +140,7 @@ impl ConnIo {
             version: Cell::new(Version::HTTP_11),
             is_head: Cell::new(false),
             must_close: Cell::new(false),
+            head_sent: Cell::new(false),
         }
     }
 
@@ -245,6 +248,12 @@ impl ConnIo {
     /// A streamed body of unknown length for an HTTP/1.0 client ends with the connection.
     pub(crate) fn set_must_close(&self) {
         self.must_close.set(true);
+    }
+
+    /// A streamed response is sending its head: no other response may follow for this
+    /// request.
+    pub(crate) fn set_head_sent(&self) {
+        self.head_sent.set(true);
     }
 
     // --- the body of the current request -------------------------------------------------
@@ -441,6 +450,7 @@ pub(crate) async fn serve(
         conn.version.set(head.version);
         conn.is_head.set(head.method == Method::HEAD);
         conn.must_close.set(false);
+        conn.head_sent.set(false);
         let access = AccessLog::start(&head, peer);
 
         // 3. The application.
@@ -570,6 +580,19 @@ type FileBody = (std::fs::File, u64, u64);
 /// access log, and a file body to send after the head.
 fn write_response(conn: &ConnIo, response: Response) -> (StatusCode, u64, Option<FileBody>) {
     let status = response.status();
+    if conn.head_sent.get() && !matches!(response.body, Body::Sent { .. }) {
+        // A streamed response already sent its head (and maybe part of its body), then the
+        // handler panicked, failed or returned something else. Writing this response now
+        // would put a second head inside the first response's body, and the client would
+        // read the rest of the connection out of step. Close instead, without ending the
+        // body, so the client sees it incomplete.
+        tracing::error!(
+            status = status.as_u16(),
+            "a response after a streamed response had begun; closing the connection"
+        );
+        conn.keep_alive.set(false);
+        return (status, 0, None);
+    }
     let allows_body = encode::status_allows_body(status) && !conn.is_head();
     let (length, size) = match &response.body {
         Body::Sent { finished } => {

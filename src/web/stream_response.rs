@@ -145,6 +145,7 @@ impl StreamResponse {
         };
         let chunked = length == Length::Chunked && !bodyless;
         let connection = conn.connection_header();
+        conn.set_head_sent();
         conn.with_out(|out| {
             let has_date =
                 encode::head_start(out, self.status, self.reason.as_deref(), &self.headers);
