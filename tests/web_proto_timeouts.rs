@@ -320,7 +320,6 @@ fn a_pipelined_request_behind_the_in_flight_one_is_not_started_after_shutdown() 
     assert_eq!(probe.hits(), 0);
 }
 
-#[ignore = "bug: shutdown waits for a partial head until the header timeout"]
 #[test]
 fn shutdown_closes_a_connection_with_a_partial_head_at_once() {
     // No request is in flight on it (there is none yet), so there is nothing to wait for:

@@ -12,8 +12,9 @@
 //! - **Errors.** A bad head gets its status (400/413/414/431/505/...) and the connection is
 //!   closed, since what follows cannot be framed. A handler's panic becomes a 500 for that
 //!   request only.
-//! - **Shutdown.** When the server starts closing, idle connections close at once; a request
-//!   in flight finishes and its response says `Connection: close`.
+//! - **Shutdown.** When the server starts closing, connections waiting for a request (idle, or
+//!   part-way through a head) close at once; a request in flight finishes and its response
+//!   says `Connection: close`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -484,8 +485,10 @@ fn conn_app_limit(app: &App) -> u64 {
     app.client_max_size()
 }
 
-/// Waits until more bytes are buffered. Idle connections also end on shutdown and after the
-/// keep-alive timeout; a head in progress must complete within the header timeout.
+/// Waits until more bytes are buffered. Idle connections end after the keep-alive timeout; a
+/// head in progress must complete within the header timeout. Both end at once on shutdown:
+/// no request is in flight yet, so there is nothing to finish (as aiohttp), and waiting out
+/// a slow client's header timeout would hold the whole shutdown up.
 async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> Result<(), Wait> {
     let config = &conn.shared.config;
     let deadline = match started {
@@ -494,7 +497,7 @@ async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> 
         None => Instant::now() + config.header_timeout,
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
-    if idle && conn.shared.closing.is_set() {
+    if conn.shared.closing.is_set() {
         return Err(Wait::Closing);
     }
     let mut read = pin!(crate::wait_for(conn.read_more(), remaining));
@@ -508,7 +511,7 @@ async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> 
                 Err(_) => Err(Wait::TimedOut),
             });
         }
-        if idle && closing.as_mut().poll(cx).is_ready() {
+        if closing.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(Wait::Closing));
         }
         Poll::Pending
