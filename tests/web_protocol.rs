@@ -680,7 +680,6 @@ mod test_client {
         client.close().await;
     }
 
-    #[ignore = "bug: TestClient sends Content-Length twice"]
     #[kettle::test]
     async fn sends_bodies_heads_and_explicit_lengths() {
         let (build, _probe) = probe_app();
