@@ -659,7 +659,6 @@ mod test_client {
 
     use super::web_proto_support::probe_app;
 
-    #[ignore = "bug: TestClient fails on a keep-alive connection the server closed"]
     #[kettle::test]
     async fn reuses_its_connection_and_reconnects_after_the_server_closed_it() {
         let (build, _probe) = probe_app();
