@@ -513,6 +513,30 @@ fn a_handler_that_rejects_without_reading_sends_no_100_and_closes() {
     c.expect_closed(PROMPT);
 }
 
+#[ignore = "bug: 100 Continue is sent inside a streamed response body"]
+#[test]
+fn no_100_continue_is_sent_after_the_final_response_has_begun() {
+    // A handler that starts streaming its response before reading the body: a 100 sent
+    // then would land inside the response body. The client has its final head and sends
+    // the body on its own.
+    let (server, _probe) = start();
+    let mut c = Conn::open(server.addr);
+    c.send_str(
+        "POST /stream-echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    );
+    let mut head = Vec::new();
+    while find(&head, b"\r\n\r\n").is_none() {
+        head.extend(c.read_exact(1));
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    c.send_str("hello");
+    c.shutdown_write();
+    let rest = String::from_utf8(c.read_to_eof()).unwrap();
+    assert!(!rest.contains("100 Continue"), "{rest:?}");
+    assert_eq!(rest, "5\r\nhello\r\n0\r\n\r\n");
+}
+
 #[test]
 fn expect_100_continue_over_the_size_limit_gets_413_without_100() {
     let (server, _probe) = start();

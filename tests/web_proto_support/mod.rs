@@ -418,6 +418,7 @@ fn panic_now(_req: Request) -> std::future::Ready<web::Response> {
 /// - `GET /stream-then/{panic,error,replace}`: a streamed response begun, then abandoned;
 /// - `POST /echo` (read; trailers echoed as `x-trailer-*`), `/text`, `/json`;
 /// - `POST /reject` → 403 without reading the body;
+/// - `POST /stream-echo` sends a streamed head, then echoes the body as it reads it;
 /// - `POST /count` reads chunk by chunk and reports `body error: ...` or `body ok: n`.
 pub fn probe_app() -> (impl FnOnce() -> Application + Send + 'static, Probe) {
     probe_app_with(|_| {})
@@ -526,6 +527,16 @@ pub fn probe_app_with(
             .add_post("/json", |mut r: Request| async move {
                 let v: serde_json::Value = r.json().await?;
                 Ok::<_, web::Error>(web::json_response(&serde_json::json!({ "got": v })))
+            })
+            .add_post("/stream-echo", |mut r: Request| async move {
+                // The head goes out before the body is read.
+                let mut resp = StreamResponse::new();
+                resp.prepare(&r).await?;
+                while let Some(piece) = r.content().read_chunk().await? {
+                    resp.write(piece).await?;
+                }
+                resp.write_eof().await?;
+                Ok::<_, web::Error>(resp)
             })
             .add_post("/reject", |_r: Request| async move {
                 web::Error::from(web::HTTPForbidden())
