@@ -513,7 +513,6 @@ fn a_handler_that_rejects_without_reading_sends_no_100_and_closes() {
     c.expect_closed(PROMPT);
 }
 
-#[ignore = "bug: 100 Continue is sent inside a streamed response body"]
 #[test]
 fn no_100_continue_is_sent_after_the_final_response_has_begun() {
     // A handler that starts streaming its response before reading the body: a 100 sent

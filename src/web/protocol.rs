@@ -301,7 +301,10 @@ impl ConnIo {
             Some(b) if b.seq == seq => std::mem::take(&mut b.continue_pending),
             _ => false,
         };
-        if send_continue {
+        // Not once a streamed response has sent its head: an interim response after the
+        // final one would be read as body. That client already has its final status and
+        // decides on its own whether to send the body (RFC 9110 §10.1.1).
+        if send_continue && !self.head_sent.get() {
             self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
             self.flush()
                 .await
