@@ -187,15 +187,23 @@ impl Conn {
 
     fn fill_or_panic(&mut self, what: &str) {
         match self.fill() {
-            Ok(0) => panic!(
-                "EOF while reading {what}; have {:?}",
-                String::from_utf8_lossy(&self.buf)
-            ),
+            Ok(0) => panic!("EOF while reading {what}; have {}", self.show()),
             Ok(_) => {}
-            Err(e) => panic!(
-                "error while reading {what}: {e}; have {:?}",
-                String::from_utf8_lossy(&self.buf)
-            ),
+            Err(e) => panic!("error while reading {what}: {e}; have {}", self.show()),
+        }
+    }
+
+    /// What is buffered, abridged for messages.
+    fn show(&self) -> String {
+        let text = String::from_utf8_lossy(&self.buf);
+        if text.len() <= 400 {
+            format!("{text:?}")
+        } else {
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            format!("{} bytes starting {:?}", self.buf.len(), &text[..cut])
         }
     }
 
@@ -290,7 +298,7 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return std::mem::take(&mut self.buf)
                 }
-                Err(e) => panic!("no EOF: {e}; have {:?}", String::from_utf8_lossy(&self.buf)),
+                Err(e) => panic!("no EOF: {e}; have {}", self.show()),
             }
         }
     }
