@@ -50,6 +50,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// After the handler, an unread body this small is read and dropped so the connection can
 /// be kept; a larger one closes the connection instead.
 const DRAIN_LIMIT: u64 = 256 * 1024;
+/// The longest a closing connection keeps reading (and dropping) what the client still
+/// sends, so that closing does not reset the connection under its last response.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Per-server settings the connections share.
 #[derive(Debug, Clone)]
@@ -477,8 +480,9 @@ pub(crate) async fn serve(
             }
         }
         if conn.connection_header() == Connection::Close {
-            let _ = conn.flush().await;
-            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            if conn.flush().await.is_ok() {
+                close_lingering(&conn).await;
+            }
             return;
         }
     }
@@ -667,10 +671,22 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
         out.extend_from_slice(body.as_bytes());
     });
     tracing::info!(target: "kettle::web::access", status = status.as_u16(), reason, "request refused");
-    let _ = crate::wait_for(conn.flush(), Duration::from_secs(5)).await;
+    if let Ok(Ok(())) = crate::wait_for(conn.flush(), Duration::from_secs(5)).await {
+        close_lingering(conn).await;
+    }
+}
+
+/// Ends a connection whose last response has been handed to the kernel: half-closes our
+/// side (the client sees EOF after the response), then reads and drops whatever the client
+/// still sends until it closes too, for at most [`LINGER`].
+///
+/// Closing a socket that has unread input makes the kernel send a reset, and a reset throws
+/// away the part of the response not yet delivered: a large response, or any response on a
+/// slow link, arrives truncated. The unread input is common on this path: a pipelined
+/// request behind `Connection: close`, or an upload the handler answered without reading.
+/// (nginx's "lingering close".) Not on the keep-alive path: only when a connection ends.
+async fn close_lingering(conn: &ConnIo) {
     let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-    // Give the peer a moment to read the answer before the socket closes (closing with
-    // unread input would send a reset that may destroy the response in flight).
     let _ = crate::wait_for(
         async {
             loop {
@@ -681,7 +697,7 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
                 }
             }
         },
-        Duration::from_secs(1),
+        LINGER,
     )
     .await;
 }
