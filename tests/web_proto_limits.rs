@@ -429,6 +429,28 @@ fn bad_or_overflowing_chunk_sizes_are_400() {
 }
 
 #[test]
+fn oversized_chunk_lines_and_trailers_are_400() {
+    let (server, probe) = start();
+    let long_ext = format!("2;x={}\r\nhi\r\n0\r\n\r\n", "e".repeat(5000));
+    let long_trailer = format!("2\r\nhi\r\n0\r\nX-T: {}\r\n\r\n", "t".repeat(9000));
+    let many_trailers: String = (0..40).map(|i| format!("X-{i}: 1\r\n")).collect();
+    let many_trailers = format!("2\r\nhi\r\n0\r\n{many_trailers}\r\n");
+    for chunks in [long_ext, long_trailer, many_trailers] {
+        let raw =
+            format!("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}");
+        refused(&server, raw.as_bytes(), 400);
+    }
+    // An endless size line is refused before it ends.
+    let mut c = Conn::open(server.addr);
+    c.send_str("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1");
+    c.send(&[b' '; 8000]);
+    let r = c.response(false);
+    assert_eq!(r.status, 400);
+    assert!(r.closes());
+    assert_no_hits(&probe);
+}
+
+#[test]
 fn obs_fold_is_400() {
     let (server, probe) = start();
     for raw in [

@@ -288,6 +288,27 @@ fn head_has_the_get_headers_and_no_body() {
     assert_eq!(c.response(false).text(), "after2");
 }
 
+#[test]
+fn framing_headers_set_by_a_handler_cannot_desynchronize_the_connection() {
+    let (server, _probe) = start();
+    let mut c = Conn::open(server.addr);
+    c.send_str(&format!("{}{}", get("/framing-headers"), get("/p/1")));
+    let r = c.response(false);
+    assert_eq!(r.header_count("content-length"), 1);
+    assert_eq!(r.header("content-length"), Some("3"));
+    assert_eq!(r.header("transfer-encoding"), None);
+    assert_eq!(r.header("connection"), None);
+    assert_eq!(r.text(), "abc");
+    assert_eq!(c.response(false).text(), "1");
+    // An HTTP/1.0 client without keep-alive is still told the connection closes.
+    let mut c = Conn::open(server.addr);
+    c.send_str("GET /framing-headers HTTP/1.0\r\n\r\n");
+    let r = c.response(false);
+    assert_eq!(r.header_count("connection"), 1);
+    assert!(r.closes());
+    c.expect_closed(PROMPT);
+}
+
 // --- streamed responses and versions -------------------------------------------------------
 
 #[test]

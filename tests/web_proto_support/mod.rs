@@ -422,6 +422,8 @@ fn panic_now(_req: Request) -> std::future::Ready<web::Response> {
 /// - `GET /sleep/{ms}`; `GET /gate` (reports `gate entered`, waits for [`Probe::open_gate`]);
 /// - `GET /forever` (reports `forever entered`, never answers);
 /// - `GET /big/{n}` → `n` bytes; `GET /stream` → a streamed body `abc`;
+/// - `GET /framing-headers` → `abc` with bogus Content-Length, Transfer-Encoding and
+///   Connection headers set by the handler;
 /// - `GET /panic`, `GET /panic-sync`;
 /// - `GET /stream-then/{panic,error,replace}`: a streamed response begun, then abandoned;
 /// - `POST /echo` (read; trailers echoed as `x-trailer-*`), `/text`, `/json`;
@@ -506,6 +508,15 @@ pub fn probe_app_with(
                     _ => {}
                 }
                 Ok::<_, web::Error>(web::Response::text("replaced"))
+            })
+            .add_get("/framing-headers", |_r: Request| async move {
+                // Framing headers set by hand must not reach the wire: the server owns framing.
+                let mut resp = web::Response::text("abc");
+                let h = resp.headers_mut();
+                h.insert("content-length", "999".parse().unwrap());
+                h.insert("transfer-encoding", "chunked".parse().unwrap());
+                h.insert("connection", "keep-alive".parse().unwrap());
+                resp
             })
             .add_get("/panic", |_r: Request| async move {
                 if std::hint::black_box(true) {
