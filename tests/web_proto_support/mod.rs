@@ -419,6 +419,7 @@ fn panic_now(_req: Request) -> std::future::Ready<web::Response> {
 ///
 /// - `GET /` → `Hello, World!`; `GET /p/{n}` → `n`; `GET /hit` counts;
 /// - `GET /info` → version and keep-alive as the handler saw them;
+/// - `GET /peer` → the client's port and a newline (one port = one connection);
 /// - `GET /sleep/{ms}`; `GET /gate` (reports `gate entered`, waits for [`Probe::open_gate`]);
 /// - `GET /forever` (reports `forever entered`, never answers);
 /// - `GET /big/{n}` → `n` bytes; `GET /stream` → a streamed body `abc`;
@@ -461,6 +462,9 @@ pub fn probe_app_with(
             .add_get("/hit", |r: Request| async move {
                 state(&r).hits.fetch_add(1, Ordering::SeqCst);
                 "hit"
+            })
+            .add_get("/peer", |r: Request| async move {
+                format!("{}\n", r.peer_addr().map_or(0, |a| a.port()))
             })
             .add_get("/info", |r: Request| async move {
                 format!("version={:?} keep_alive={}", r.version(), r.keep_alive())
