@@ -398,6 +398,7 @@ struct ProbeState {
     events: mpsc::Sender<String>,
     gate: Arc<AtomicBool>,
     hits: Arc<AtomicUsize>,
+    big: std::cell::RefCell<Option<bytes::Bytes>>,
 }
 
 impl ProbeState {
@@ -422,7 +423,8 @@ fn panic_now(_req: Request) -> std::future::Ready<web::Response> {
 /// - `GET /peer` → the client's port and a newline (one port = one connection);
 /// - `GET /sleep/{ms}`; `GET /gate` (reports `gate entered`, waits for [`Probe::open_gate`]);
 /// - `GET /forever` (reports `forever entered`, never answers);
-/// - `GET /big/{n}` → `n` bytes; `GET /stream` → a streamed body `abc`;
+/// - `GET /big/{n}` → `n` bytes; `GET /hit-big/{n}` counts as a hit too;
+/// - `GET /stream` → a streamed body `abc`;
 /// - `GET /framing-headers` → `abc` with bogus Content-Length, Transfer-Encoding and
 ///   Connection headers set by the handler;
 /// - `GET /panic`, `GET /panic-sync`;
@@ -453,6 +455,7 @@ pub fn probe_app_with(
             events: tx,
             gate,
             hits,
+            big: Default::default(),
         });
         app.router()
             .add_get("/", |_r: Request| async { "Hello, World!" })
@@ -490,6 +493,17 @@ pub fn probe_app_with(
             .add_get("/big/{n}", |r: Request| async move {
                 let n: usize = r.match_info().get("n").unwrap().parse().unwrap();
                 web::Response::bytes(pattern(n))
+            })
+            .add_get("/hit-big/{n}", |r: Request| async move {
+                let s = state(&r);
+                s.hits.fetch_add(1, Ordering::SeqCst);
+                let n: usize = r.match_info().get("n").unwrap().parse().unwrap();
+                // The same bytes each time (a cheap clone), so handlers cost next to nothing.
+                let mut cached = s.big.borrow_mut();
+                if cached.as_ref().is_none_or(|b| b.len() != n) {
+                    *cached = Some(bytes::Bytes::from(pattern(n)));
+                }
+                web::Response::bytes(cached.clone().unwrap())
             })
             .add_get("/stream", |r: Request| async move {
                 let mut resp = StreamResponse::new();
