@@ -234,7 +234,6 @@ fn pipelined_large_responses_arrive_whole_and_in_order_to_a_slow_reader() {
     }
 }
 
-#[ignore = "bug: a pipelined batch queues every response in memory before writing any"]
 #[test]
 fn a_client_that_pipelines_but_does_not_read_cannot_make_the_server_buffer_everything() {
     // 50 requests for 2 MB each fit in one small write. A server that runs them all before

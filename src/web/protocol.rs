@@ -47,6 +47,9 @@ use crate::sync::Event;
 const INLINE_BODY: usize = 4096;
 /// Read-buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
+/// Pipelined responses are gathered into one write until this much is queued (or a body too
+/// large to copy is); then they are written before the next request runs.
+const OUT_HIGH_WATER: usize = 64 * 1024;
 /// After the handler, an unread body this small is read and dropped so the connection can
 /// be kept; a larger one closes the connection instead.
 const DRAIN_LIMIT: u64 = 256 * 1024;
@@ -122,6 +125,12 @@ struct OutQueue {
 impl OutQueue {
     fn is_empty(&self) -> bool {
         self.done.is_empty() && self.building.is_empty()
+    }
+
+    /// Enough is queued that it should be written before more is produced. A body queued
+    /// uncopied (over `INLINE_BODY`) counts as enough on its own, which keeps this O(1).
+    fn is_full(&self) -> bool {
+        !self.done.is_empty() || self.building.len() >= OUT_HIGH_WATER
     }
 
     fn push_bytes(&mut self, b: Bytes) {
@@ -483,6 +492,14 @@ pub(crate) async fn serve(
             if conn.flush().await.is_ok() {
                 close_lingering(&conn).await;
             }
+            return;
+        }
+        // Backpressure for pipelining: a batch of small requests may ask for far more than it
+        // weighs (50 × GET of 2 MB in 2 KB). Write once enough is queued, waiting for the
+        // client if it does not read, instead of running the whole batch into memory first.
+        // Small responses still leave in one write per 64 KiB; a large one was going to be
+        // written on its own anyway, so this adds no syscall.
+        if conn.out.borrow().is_full() && conn.flush().await.is_err() {
             return;
         }
     }
