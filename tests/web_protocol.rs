@@ -1,7 +1,11 @@
 //! The HTTP/1.x connection layer of `kettle::web`, seen from a client on a real socket:
-//! versions and keep-alive, pipelining, HEAD, `Date`, request bodies (length and chunked,
-//! trailers, extensions, 100-continue), panicking handlers, half-closed clients and clients
-//! that vanish mid-body.
+//! versions, keep-alive and `Connection: close` (and closing without a reset that would cut
+//! the last response short), pipelining (order, flushing ahead of a waiting handler,
+//! backpressure against a client that does not read), HEAD, `Date`, framing headers a
+//! handler cannot override, streamed responses, request bodies (length and chunked,
+//! trailers, extensions, 100-continue, drained or refused when unread), panicking handlers
+//! and abandoned streamed responses, half-closed clients, clients that vanish mid-body, and
+//! `TestClient` itself.
 
 mod web_proto_support;
 
