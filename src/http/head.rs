@@ -123,6 +123,7 @@ pub(crate) fn parse(
                 Ok(None)
             };
         }
+        Err(httparse::Error::Version) => return Err(version_error(buf, req.path)),
         Err(e) => return Err(from_httparse(e)),
     };
     if len > limits.max_head || req.headers.len() > limits.max_headers {
@@ -130,6 +131,14 @@ pub(crate) fn parse(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request header fields too large",
         ));
+    }
+    // httparse accepts a bare LF as a line end (RFC 9112 §2.2 lets a recipient do so), but a
+    // proxy in front of us may not: `X: a\nTransfer-Encoding: chunked` is one field to it and
+    // two to us, and the two disagree on where the body ends (request smuggling; Node's
+    // CVE-2023-30589). Every line of the head must end in CRLF. One memchr pass over the
+    // head, no allocation.
+    if memchr::memchr_iter(b'\n', &buf[..len]).any(|i| i == 0 || buf[i - 1] != b'\r') {
+        return Err(HeadError::bad("line not terminated by CRLF"));
     }
     let version = match req.version {
         Some(0) => Version::HTTP_10,
@@ -228,6 +237,35 @@ fn from_httparse(e: httparse::Error) -> HeadError {
         E::HeaderValue => HeadError::bad("invalid header value"),
         E::NewLine | E::Status => HeadError::bad("malformed request line or header"),
         E::Token => HeadError::bad("invalid token in the request line"),
+    }
+}
+
+/// httparse reports whatever stands where the version should as a version error. Only a
+/// well-formed `HTTP/x.y` other than 1.0 and 1.1 is "not supported" (505); anything else —
+/// `GET /  HTTP/1.1` (two spaces), `http/1.1`, `HTTP/1.1x` — is a malformed request line (400).
+/// `path` is the target httparse found; the version starts after the space that follows it.
+fn version_error(buf: &[u8], path: Option<&str>) -> HeadError {
+    let version = path
+        .map(|p| p.as_ptr() as usize - buf.as_ptr() as usize + p.len() + 1)
+        .and_then(|start| buf.get(start..))
+        .unwrap_or_default();
+    // Judged on as much as has arrived: httparse stops at the first byte that cannot be
+    // 1.0 or 1.1, so `HTTP/2` may be all there is so far.
+    let shape_so_far = version.iter().zip(b"HTTP/9.9").all(|(&b, &s)| {
+        if s == b'9' {
+            b.is_ascii_digit()
+        } else {
+            b == s
+        }
+    });
+    let ends_there = version.len() <= 8 || matches!(version[8], b'\r' | b'\n');
+    if version.len() >= 6 && shape_so_far && ends_there {
+        HeadError::new(
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "HTTP version not supported",
+        )
+    } else {
+        HeadError::bad("malformed HTTP version")
     }
 }
 
@@ -462,6 +500,14 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET foo HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\n\n",
+            "GET /  HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / http/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1x\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.x\r\nHost: x\r\n\r\n",
+            "GET / HTTP/2.0x\r\nHost: x\r\n\r\n",
         ] {
             assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad:?}");
         }
@@ -475,6 +521,15 @@ mod tests {
         );
         assert_eq!(
             status("GET / HTTP/1.2\r\nHost: x\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        // Known before the line ends.
+        assert_eq!(
+            status("GET / HTTP/2"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            status("GET / HTTP/0.9\n"),
             StatusCode::HTTP_VERSION_NOT_SUPPORTED
         );
         assert_eq!(

@@ -13,6 +13,11 @@ use bytes::{Buf, Bytes};
 /// larger ones are queued as their own `Bytes` and go out with the same `writev`, uncopied.
 pub(crate) const INLINE_BODY: usize = 4096;
 
+/// Pipelined responses are gathered into one write until this much is queued (or a body too
+/// large to copy is); then they are written before the next request runs, so a client that
+/// pipelines without reading cannot make the server buffer without bound.
+const OUT_HIGH_WATER: usize = 64 * 1024;
+
 /// The most pieces handed to one `writev` (the kernel's limit is 1024).
 const MAX_IOVECS: usize = 64;
 
@@ -34,12 +39,20 @@ pub(crate) struct OutQueue {
     sealed: usize,
     /// How much of `buf` has been written.
     written: usize,
+    /// How many `Seg::Bytes` are queued.
+    uncopied: usize,
 }
 
 impl OutQueue {
     /// Nothing waits to be written.
     pub(crate) fn is_empty(&self) -> bool {
         self.segs.is_empty() && self.buf.len() == self.sealed
+    }
+
+    /// Enough is queued that it should be written before more is produced. A body queued
+    /// uncopied counts as enough on its own, which keeps this O(1).
+    pub(crate) fn is_full(&self) -> bool {
+        self.uncopied > 0 || self.buf.len() - self.written >= OUT_HIGH_WATER
     }
 
     /// The buffer to append heads and small pieces to.
@@ -54,6 +67,7 @@ impl OutQueue {
             return;
         }
         self.seal();
+        self.uncopied += 1;
         self.segs.push_back(Seg::Bytes(bytes));
     }
 
@@ -103,6 +117,7 @@ impl OutQueue {
                         return;
                     }
                     n -= b.len();
+                    self.uncopied -= 1;
                     self.segs.pop_front();
                 }
                 None => break,

@@ -12,8 +12,9 @@
 //! - **Errors.** A bad head gets its status (400/413/414/431/505/...) and the connection is
 //!   closed, since what follows cannot be framed. A handler's panic becomes a 500 for that
 //!   request only.
-//! - **Shutdown.** When the server starts closing, idle connections close at once; a request
-//!   in flight finishes and its response says `Connection: close`.
+//! - **Shutdown.** When the server starts closing, connections waiting for a request (idle, or
+//!   part-way through a head) close at once; a request in flight finishes and its response
+//!   says `Connection: close`.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -50,6 +51,9 @@ const READ_SPARE: usize = 4096;
 /// After the handler, an unread body this small is read and dropped so the connection can
 /// be kept; a larger one closes the connection instead.
 const DRAIN_LIMIT: u64 = 256 * 1024;
+/// The longest a closing connection keeps reading (and dropping) what the client still
+/// sends, so that closing does not reset the connection under its last response.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Per-server settings the connections share.
 #[derive(Debug, Clone)]
@@ -207,7 +211,8 @@ impl ConnIo {
         self.must_close.set(true);
     }
 
-    /// A `StreamResponse` has queued this request's head.
+    /// A streamed response is sending its head: no other response may follow for this
+    /// request.
     pub(crate) fn set_head_sent(&self) {
         self.head_sent.set(true);
     }
@@ -256,7 +261,10 @@ impl ConnIo {
             Some(b) if b.seq == seq => std::mem::take(&mut b.continue_pending),
             _ => false,
         };
-        if send_continue {
+        // Not once a streamed response has sent its head: an interim response after the
+        // final one would be read as body. That client already has its final status and
+        // decides on its own whether to send the body (RFC 9110 §10.1.1).
+        if send_continue && !self.head_sent.get() {
             self.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
             self.flush()
                 .await
@@ -418,7 +426,7 @@ pub(crate) async fn serve(
         let body = BodyReader::new(conn.clone(), seq);
         let request = Request::new(head, peer, app.clone(), body, conn.clone());
         shared.in_flight.set(shared.in_flight.get() + 1);
-        let response = run_handler(&conn, app.handle(request)).await;
+        let response = run_handler(&conn, || app.handle(request)).await;
         shared.in_flight.set(shared.in_flight.get() - 1);
 
         // 4. What is left of the body, then the response.
@@ -434,8 +442,17 @@ pub(crate) async fn serve(
             }
         }
         if conn.connection_header() == Connection::Close {
-            let _ = conn.flush().await;
-            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            if conn.flush().await.is_ok() {
+                close_lingering(&conn).await;
+            }
+            return;
+        }
+        // Backpressure for pipelining: a batch of small requests may ask for far more than it
+        // weighs (50 × GET of 2 MB in 2 KB). Write once enough is queued, waiting for the
+        // client if it does not read, instead of running the whole batch into memory first.
+        // Small responses still leave in one write per 64 KiB; a large one was going to be
+        // written on its own anyway, so this adds no syscall.
+        if conn.out.borrow().is_full() && conn.flush().await.is_err() {
             return;
         }
     }
@@ -445,8 +462,10 @@ fn conn_app_limit(app: &App) -> u64 {
     app.client_max_size()
 }
 
-/// Waits until more bytes are buffered. Idle connections also end on shutdown and after the
-/// keep-alive timeout; a head in progress must complete within the header timeout.
+/// Waits until more bytes are buffered. Idle connections end after the keep-alive timeout; a
+/// head in progress must complete within the header timeout. Both end at once on shutdown:
+/// no request is in flight yet, so there is nothing to finish (as aiohttp), and waiting out
+/// a slow client's header timeout would hold the whole shutdown up.
 async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> Result<(), Wait> {
     let config = &conn.shared.config;
     let deadline = match started {
@@ -455,7 +474,7 @@ async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> 
         None => Instant::now() + config.header_timeout,
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
-    if idle && conn.shared.closing.is_set() {
+    if conn.shared.closing.is_set() {
         return Err(Wait::Closing);
     }
     let mut read = pin!(crate::wait_for(conn.read_more(), remaining));
@@ -469,7 +488,7 @@ async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> 
                 Err(_) => Err(Wait::TimedOut),
             });
         }
-        if idle && closing.as_mut().poll(cx).is_ready() {
+        if closing.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(Wait::Closing));
         }
         Poll::Pending
@@ -479,7 +498,22 @@ async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> 
 
 /// Runs the handler, turning a panic into a 500. If it has to wait while responses are
 /// queued, those are flushed first.
-async fn run_handler(conn: &ConnIo, handler: impl Future<Output = Response>) -> Response {
+///
+/// `start` creates the handler's future. It runs inside `catch_unwind` too: a handler that
+/// is a plain `fn` returning a future (or a router/middleware bug) can panic before any
+/// future exists, and that panic would otherwise end the connection task with no response.
+async fn run_handler<F: Future<Output = Response>>(
+    conn: &ConnIo,
+    start: impl FnOnce() -> F,
+) -> Response {
+    let handler = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(f) => f,
+        Err(panic) => {
+            let msg = panic_message(&panic);
+            tracing::error!(panic = %msg, "handler panicked; answering 500");
+            return internal_error();
+        }
+    };
     let mut handler = pin!(handler);
     let mut flushed = false;
     let mut flush = None;
@@ -526,19 +560,20 @@ type FileBody = (std::fs::File, u64, u64);
 /// access log, and a file body to send after the head.
 fn write_response(conn: &ConnIo, response: Response) -> (StatusCode, u64, Option<FileBody>) {
     let status = response.status();
-    let allows_body = encode::status_allows_body(status) && !conn.is_head();
     if conn.head_sent.get() && !matches!(response.body, Body::Sent { .. }) {
-        // A StreamResponse sent the head, then the handler failed (an error after
-        // `prepare`, a panic) or a middleware replaced its response. A second head would
-        // land inside the body already under way; drop it and close instead, so the client
-        // sees a truncated body (as aiohttp does).
+        // A streamed response already sent its head (and maybe part of its body), then the
+        // handler panicked, failed or returned something else. Writing this response now
+        // would put a second head inside the first response's body, and the client would
+        // read the rest of the connection out of step. Close instead, without ending the
+        // body, so the client sees it incomplete.
         tracing::error!(
             status = status.as_u16(),
-            "response after a streamed head was already sent: dropped, closing the connection"
+            "a response after a streamed response had begun; closing the connection"
         );
         conn.keep_alive.set(false);
         return (status, 0, None);
     }
+    let allows_body = encode::status_allows_body(status) && !conn.is_head();
     let (length, size) = match &response.body {
         Body::Sent { finished } => {
             if !finished {
@@ -606,10 +641,22 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
         out.extend_from_slice(body.as_bytes());
     });
     tracing::info!(target: "kettle::web::access", status = status.as_u16(), reason, "request refused");
-    let _ = crate::wait_for(conn.flush(), Duration::from_secs(5)).await;
+    if let Ok(Ok(())) = crate::wait_for(conn.flush(), Duration::from_secs(5)).await {
+        close_lingering(conn).await;
+    }
+}
+
+/// Ends a connection whose last response has been handed to the kernel: half-closes our
+/// side (the client sees EOF after the response), then reads and drops whatever the client
+/// still sends until it closes too, for at most [`LINGER`].
+///
+/// Closing a socket that has unread input makes the kernel send a reset, and a reset throws
+/// away the part of the response not yet delivered: a large response, or any response on a
+/// slow link, arrives truncated. The unread input is common on this path: a pipelined
+/// request behind `Connection: close`, or an upload the handler answered without reading.
+/// (nginx's "lingering close".) Not on the keep-alive path: only when a connection ends.
+async fn close_lingering(conn: &ConnIo) {
     let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-    // Give the peer a moment to read the answer before the socket closes (closing with
-    // unread input would send a reset that may destroy the response in flight).
     let _ = crate::wait_for(
         async {
             loop {
@@ -620,7 +667,7 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
                 }
             }
         },
-        Duration::from_secs(1),
+        LINGER,
     )
     .await;
 }
