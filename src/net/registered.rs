@@ -153,19 +153,21 @@ where
         done
     }
 
-    /// Writes from several buffers with one `writev`; returns how many bytes went out.
+    /// Writes from several buffers with one `sendmsg`; returns how many bytes went out.
     pub(crate) fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let inner = &self.inner;
+        let fd = self.as_raw_fd();
         if !T::SHORT_MEANS_DRAINED {
-            return self.poll_io(Direction::Write, cx, |mut s| s.write_vectored(bufs));
+            return self
+                .reg
+                .poll_io(Direction::Write, cx, || socket::send_vectored(fd, bufs));
         }
         self.reg.poll_transfer(Direction::Write, cx, total, || {
-            (&mut &*inner).write_vectored(bufs)
+            socket::send_vectored(fd, bufs)
         })
     }
 

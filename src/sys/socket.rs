@@ -343,12 +343,37 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
     }
 }
 
-/// `read(2)` into possibly uninitialized memory; returns how many bytes the kernel wrote,
-/// which are then initialized.
+/// `recv(2)` into possibly uninitialized memory; returns how many bytes the kernel wrote,
+/// which are then initialized. `recv` rather than `read`: it goes straight to the socket
+/// layer, skipping the VFS path `read` takes.
 pub(crate) fn read_uninit(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe writable memory owned by `buf` for the whole
     // call; the kernel writes at most `buf.len()` bytes and never reads them.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Sends several buffers with one `sendmsg(2)` (`send(2)` for one), `MSG_NOSIGNAL` so a
+/// closed peer is an `EPIPE` error rather than a SIGPIPE that kills the process, and without
+/// the VFS path `writev` takes.
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let n = if let [one] = bufs {
+        // SAFETY: `one` is a readable buffer of `one.len()` bytes for the whole call.
+        unsafe { libc::send(fd, one.as_ptr().cast(), one.len(), libc::MSG_NOSIGNAL) }
+    } else {
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        // IoSlice is guaranteed ABI-compatible with `struct iovec` on Unix; the kernel only
+        // reads through these pointers.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        // SAFETY: `msg` points at `bufs`, which outlives the call.
+        unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) }
+    };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -375,6 +400,34 @@ pub(crate) fn sendfile(fd: RawFd, file: RawFd, offset: &mut u64, len: u64) -> io
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_vectored_and_recv_move_every_byte_in_order() {
+        let (a, b) = unix_pair(libc::SOCK_STREAM).unwrap();
+        let parts: [&[u8]; 3] = [b"head;", b"", b"body"];
+        let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        assert_eq!(send_vectored(a.as_raw_fd(), &slices).unwrap(), 9);
+        assert_eq!(
+            send_vectored(a.as_raw_fd(), &[io::IoSlice::new(b"!")]).unwrap(),
+            1
+        );
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 32];
+        let n = read_uninit(b.as_raw_fd(), &mut buf).unwrap();
+        // SAFETY: recv initialized the first `n` bytes.
+        let got: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        assert_eq!(got, b"head;body!");
+    }
+
+    #[test]
+    fn sending_to_a_closed_peer_is_epipe_not_a_signal() {
+        let (a, b) = unix_pair(libc::SOCK_STREAM).unwrap();
+        drop(b);
+        let err = send_vectored(a.as_raw_fd(), &[io::IoSlice::new(b"x")]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
 
     #[test]
     fn unix_paths_are_checked() {

@@ -21,7 +21,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -352,9 +352,11 @@ pub(crate) async fn serve(
 ) {
     let conn = Rc::new(ConnIo::new(stream, shared.clone()));
     let limits = shared.config.limits;
-    // (parse's reusable storage lives in the connection, so requests can return their
-    // header maps to it)
     let mut seq: u64 = 0;
+    // The connection's idle/head timer, re-armed lazily (see `wait_for_bytes`).
+    let mut timer = pin!(crate::sleep_until(
+        Instant::now() + shared.config.keepalive_timeout
+    ));
     loop {
         // 1. The next head, reading as needed.
         let mut head_started: Option<Instant> = None;
@@ -379,7 +381,7 @@ pub(crate) async fn serve(
             if !idle && head_started.is_none() {
                 head_started = Some(Instant::now());
             }
-            match wait_for_bytes(&conn, idle, head_started).await {
+            match wait_for_bytes(&conn, idle, head_started, timer.as_mut()).await {
                 Ok(()) => {
                     if head_started.is_none() && !conn.rbuf.borrow().is_empty() {
                         head_started = Some(Instant::now());
@@ -466,30 +468,48 @@ fn conn_app_limit(app: &App) -> u64 {
 /// head in progress must complete within the header timeout. Both end at once on shutdown:
 /// no request is in flight yet, so there is nothing to finish (as aiohttp), and waiting out
 /// a slow client's header timeout would hold the whole shutdown up.
-async fn wait_for_bytes(conn: &ConnIo, idle: bool, started: Option<Instant>) -> Result<(), Wait> {
+///
+/// `timer` is the connection's one timer, re-armed lazily: a wait whose deadline is later than
+/// the armed one (the usual case: each keep-alive wait ends later than the last) keeps it, and
+/// when it fires early it is moved to the real deadline. So a busy keep-alive connection
+/// touches the timer heap about once per keep-alive period, not once per request.
+async fn wait_for_bytes(
+    conn: &ConnIo,
+    idle: bool,
+    started: Option<Instant>,
+    mut timer: Pin<&mut crate::Sleep>,
+) -> Result<(), Wait> {
     let config = &conn.shared.config;
     let deadline = match started {
         Some(t) => t + config.header_timeout,
         None if idle => Instant::now() + config.keepalive_timeout,
         None => Instant::now() + config.header_timeout,
     };
-    let remaining = deadline.saturating_duration_since(Instant::now());
     if conn.shared.closing.is_set() {
         return Err(Wait::Closing);
     }
-    let mut read = pin!(crate::wait_for(conn.read_more(), remaining));
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    let mut read = pin!(conn.read_more());
     let mut closing = pin!(conn.shared.closing.wait());
     poll_fn(|cx| {
         if let Poll::Ready(r) = read.as_mut().poll(cx) {
             return Poll::Ready(match r {
-                Ok(Ok(0)) => Err(Wait::Eof),
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(_)) => Err(Wait::Failed),
-                Err(_) => Err(Wait::TimedOut),
+                Ok(0) => Err(Wait::Eof),
+                Ok(_) => Ok(()),
+                Err(_) => Err(Wait::Failed),
             });
         }
         if closing.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(Wait::Closing));
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return Poll::Ready(Err(Wait::TimedOut));
+            }
+            // An earlier wait's deadline: move on to this one's.
+            timer.as_mut().reset(deadline);
         }
         Poll::Pending
     })
