@@ -11,7 +11,6 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
 use super::protocol::ConnIo;
-use crate::http::decode::Step;
 
 /// Why a body read failed.
 #[derive(Debug)]
@@ -68,13 +67,7 @@ impl BodyReader {
     }
 
     pub(crate) async fn next(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
-        loop {
-            match self.conn.decode_body(self.seq, max)? {
-                Step::Data(b) => return Ok(Some(b)),
-                Step::Done => return Ok(None),
-                Step::NeedMore => self.conn.read_body_more(self.seq).await?,
-            }
-        }
+        self.conn.next_body_piece(self.seq, max).await
     }
 
     /// Reads the rest of the body; more than `limit` bytes in all is `TooLarge`.

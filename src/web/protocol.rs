@@ -306,30 +306,27 @@ impl ConnIo {
         if remaining.is_none_or(|r| r > DRAIN_LIMIT) {
             return false;
         }
-        let mut reader = InternalReader { conn: self, seq };
         loop {
-            match reader.next_internal(usize::MAX).await {
+            match self.next_body_piece(seq, usize::MAX).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => return true,
                 Err(_) => return false,
             }
         }
     }
-}
 
-/// A body reader borrowing the connection, for draining.
-struct InternalReader<'a> {
-    conn: &'a ConnIo,
-    seq: u64,
-}
-
-impl InternalReader<'_> {
-    async fn next_internal(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
+    /// The next piece (at most `max` bytes) of request `seq`'s body, reading as needed;
+    /// `None` at its end. Shared by the request's `BodyReader` and the drain above.
+    pub(crate) async fn next_body_piece(
+        &self,
+        seq: u64,
+        max: usize,
+    ) -> Result<Option<Bytes>, ReadError> {
         loop {
-            match self.conn.decode_body(self.seq, max)? {
+            match self.decode_body(seq, max)? {
                 Step::Data(b) => return Ok(Some(b)),
                 Step::Done => return Ok(None),
-                Step::NeedMore => self.conn.read_body_more(self.seq).await?,
+                Step::NeedMore => self.read_body_more(seq).await?,
             }
         }
     }
@@ -400,12 +397,9 @@ pub(crate) async fn serve(
             Framing::Length(n) => Some(n),
             Framing::Chunked => None,
         };
-        let max = conn_app_limit(&app);
-        if declared.is_some_and(|n| n > max) {
-            let text = format!(
-                "Maximum request body size {max} exceeded, actual body size {}",
-                declared.unwrap_or(0)
-            );
+        let max = app.client_max_size();
+        if let Some(n) = declared.filter(|&n| n > max) {
+            let text = super::exceptions::HTTPRequestEntityTooLarge(max, Some(n)).text();
             send_error(&conn, StatusCode::PAYLOAD_TOO_LARGE, &text).await;
             return;
         }
@@ -458,10 +452,6 @@ pub(crate) async fn serve(
             return;
         }
     }
-}
-
-fn conn_app_limit(app: &App) -> u64 {
-    app.client_max_size()
 }
 
 /// Waits until more bytes are buffered. Idle connections end after the keep-alive timeout; a

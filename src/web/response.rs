@@ -278,40 +278,12 @@ impl Response {
 
     /// The `Content-Type` line for the head, if any.
     pub(crate) fn content_type_line(&self, out: &mut Vec<u8>) {
-        // A Content-Type the handler put in `headers` by hand (or an exception's
-        // `with_header`) was already written by `head_start`; writing ours as well would send
-        // two conflicting Content-Type headers. The explicit header wins, as in aiohttp. The
-        // emptiness check keeps the common case free of a hash lookup.
-        if !self.headers.is_empty() && self.headers.contains_key(header::CONTENT_TYPE) {
-            return;
-        }
-        // The common types as one ready-made line each.
-        let ready: Option<&[u8]> = match (self.content_type.as_deref(), self.charset.as_deref()) {
-            (Some("text/plain"), Some("utf-8")) => {
-                Some(b"Content-Type: text/plain; charset=utf-8\r\n")
-            }
-            (Some("text/html"), Some("utf-8")) => {
-                Some(b"Content-Type: text/html; charset=utf-8\r\n")
-            }
-            (Some("application/json"), None) => Some(b"Content-Type: application/json\r\n"),
-            (Some("application/octet-stream"), None) => {
-                Some(b"Content-Type: application/octet-stream\r\n")
-            }
-            _ => None,
-        };
-        if let Some(line) = ready {
-            out.extend_from_slice(line);
-            return;
-        }
-        if let Some(ct) = &self.content_type {
-            out.extend_from_slice(b"Content-Type: ");
-            out.extend_from_slice(ct.as_bytes());
-            if let Some(cs) = &self.charset {
-                out.extend_from_slice(b"; charset=");
-                out.extend_from_slice(cs.as_bytes());
-            }
-            out.extend_from_slice(b"\r\n");
-        }
+        content_type_line(
+            out,
+            &self.headers,
+            self.content_type.as_deref(),
+            self.charset.as_deref(),
+        );
     }
 }
 
@@ -436,5 +408,45 @@ pub fn json_response<T: serde::Serialize + ?Sized>(data: &T) -> Response {
             tracing::error!(error = %e, "json_response: cannot serialize");
             internal_error()
         }
+    }
+}
+
+/// Appends the `Content-Type` line for a head (of a [`Response`] or a
+/// [`StreamResponse`](super::StreamResponse)).
+pub(crate) fn content_type_line(
+    out: &mut Vec<u8>,
+    headers: &HeaderMap,
+    content_type: Option<&str>,
+    charset: Option<&str>,
+) {
+    // A Content-Type the handler put in `headers` by hand (or an exception's `with_header`)
+    // was already written by `head_start`; writing ours as well would send two conflicting
+    // Content-Type headers. The explicit header wins, as in aiohttp. The emptiness check
+    // keeps the common case free of a hash lookup.
+    if !headers.is_empty() && headers.contains_key(header::CONTENT_TYPE) {
+        return;
+    }
+    // The common types as one ready-made line each.
+    let ready: Option<&[u8]> = match (content_type, charset) {
+        (Some("text/plain"), Some("utf-8")) => Some(b"Content-Type: text/plain; charset=utf-8\r\n"),
+        (Some("text/html"), Some("utf-8")) => Some(b"Content-Type: text/html; charset=utf-8\r\n"),
+        (Some("application/json"), None) => Some(b"Content-Type: application/json\r\n"),
+        (Some("application/octet-stream"), None) => {
+            Some(b"Content-Type: application/octet-stream\r\n")
+        }
+        _ => None,
+    };
+    if let Some(line) = ready {
+        out.extend_from_slice(line);
+        return;
+    }
+    if let Some(ct) = content_type {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(ct.as_bytes());
+        if let Some(cs) = charset {
+            out.extend_from_slice(b"; charset=");
+            out.extend_from_slice(cs.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
     }
 }

@@ -158,19 +158,12 @@ impl StreamResponse {
         conn.with_out(|out| {
             let has_date =
                 encode::head_start(out, self.status, self.reason.as_deref(), &self.headers);
-            // As in `Response::content_type_line`: a Content-Type set by hand in the headers
-            // was written already and wins; never send two.
-            let ct_by_hand =
-                !self.headers.is_empty() && self.headers.contains_key(http::header::CONTENT_TYPE);
-            if let Some(ct) = self.content_type.as_ref().filter(|_| !ct_by_hand) {
-                out.extend_from_slice(b"Content-Type: ");
-                out.extend_from_slice(ct.as_bytes());
-                if let Some(cs) = &self.charset {
-                    out.extend_from_slice(b"; charset=");
-                    out.extend_from_slice(cs.as_bytes());
-                }
-                out.extend_from_slice(b"\r\n");
-            }
+            super::response::content_type_line(
+                out,
+                &self.headers,
+                self.content_type.as_deref(),
+                self.charset.as_deref(),
+            );
             encode::head_end(out, length, connection, has_date);
         });
         // From here on, whatever the handler returns instead of this response (an error, a
