@@ -2,14 +2,16 @@
 //! enforce before trusting them — the framing checks that stop request smuggling, the size
 //! limits that stop memory exhaustion, and the version check.
 //!
-//! Header values and the request target are not copied: once the head is complete it is split
-//! off the connection's read buffer and every value becomes a `Bytes` slice of it.
+//! Nothing is copied and no header map is built while parsing: once the head is complete it
+//! is split off the connection's read buffer as one `Bytes`, and the fields are kept as
+//! positions in it. The `HeaderMap` is built from them only if a handler asks for the headers
+//! ([`RequestHead::header_map`]); the few fields the server itself needs (framing, Host,
+//! Connection, Expect) are recognised by name bytes during the parse.
 
 use std::mem::MaybeUninit;
-use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
 use super::HeadLimits;
@@ -23,22 +25,98 @@ pub(crate) enum Framing {
     Chunked,
 }
 
+/// Where one header field's name and value lie in the head's bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldPos {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
 /// A parsed and validated request head.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
     pub(crate) method: Method,
-    /// The request target in origin form (`/path?query`), still percent-encoded. An
-    /// absolute-form target (`http://host/path`) is reduced to its path and query.
-    pub(crate) target: Bytes,
+    /// The head's bytes (request line and fields); the target and the fields point into it.
+    bytes: Bytes,
+    /// The request target in origin form (`/path?query`), still percent-encoded, as a range
+    /// of `bytes`. An absolute-form target (`http://host/path`) is reduced to its path and
+    /// query. Checked to be UTF-8.
+    target: (u32, u32),
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    /// The fields in the order received; names are valid header names and values valid
+    /// header values (httparse's byte classes are exactly the `http` crate's).
+    fields: Vec<FieldPos>,
     pub(crate) framing: Framing,
+    /// Whether a `Content-Length` field was sent (framing says `Length(0)` either way).
+    pub(crate) has_content_length: bool,
     /// What the client asked for: HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with
     /// `Connection: keep-alive`.
     pub(crate) keep_alive: bool,
     /// `Expect: 100-continue` (HTTP/1.1): the client waits for a `100 Continue` before it
     /// sends the body.
     pub(crate) expect_continue: bool,
+}
+
+impl RequestHead {
+    fn range(&self, (start, end): (u32, u32)) -> &[u8] {
+        &self.bytes[start as usize..end as usize]
+    }
+
+    /// The request target's bytes (UTF-8, checked by the parser).
+    pub(crate) fn target(&self) -> &[u8] {
+        self.range(self.target)
+    }
+
+    /// The request target as a shared slice of the head, for keeping past the request.
+    pub(crate) fn target_bytes(&self) -> Bytes {
+        self.bytes
+            .slice(self.target.0 as usize..self.target.1 as usize)
+    }
+
+    /// The number of header fields.
+    #[cfg(test)]
+    pub(crate) fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The fields as `(name, value)` byte pairs, in the order received; names as sent
+    /// (not lowercased).
+    #[cfg(test)]
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.fields
+            .iter()
+            .map(|f| (self.range(f.name), self.range(f.value)))
+    }
+
+    /// Builds the header map, reusing `spare`'s allocations when given one. Values are
+    /// slices of the head, not copies.
+    pub(crate) fn header_map(&self, spare: Option<HeaderMap>) -> HeaderMap {
+        let mut map = match spare {
+            Some(mut m) => {
+                m.clear();
+                m
+            }
+            None => HeaderMap::with_capacity(self.fields.len()),
+        };
+        for f in &self.fields {
+            // Neither can fail: the parser accepted only bytes both types accept (see
+            // `parse`); a field that somehow did not convert is left out, not a panic.
+            let name = HeaderName::from_bytes(self.range(f.name));
+            let value = HeaderValue::from_maybe_shared(
+                self.bytes.slice(f.value.0 as usize..f.value.1 as usize),
+            );
+            debug_assert!(name.is_ok() && value.is_ok(), "unconvertible field");
+            if let (Ok(name), Ok(value)) = (name, value) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+
+    /// Gives back the field list's allocation for the connection's next head.
+    pub(crate) fn take_fields(&mut self) -> Vec<FieldPos> {
+        std::mem::take(&mut self.fields)
+    }
 }
 
 /// Why a head was refused; each maps to the status the client gets (and the connection is
@@ -57,6 +135,13 @@ impl HeadError {
     fn bad(reason: &'static str) -> HeadError {
         HeadError::new(StatusCode::BAD_REQUEST, reason)
     }
+
+    fn too_large() -> HeadError {
+        HeadError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        )
+    }
 }
 
 impl std::fmt::Display for HeadError {
@@ -72,19 +157,27 @@ const MAX_HEADERS: usize = 128;
 /// nothing in the steady state.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    fields: Vec<(HeaderName, Range<usize>)>,
+    fields: Vec<FieldPos>,
     /// An emptied header map from an earlier request, its capacity kept.
     spare: Option<HeaderMap>,
 }
 
 impl Scratch {
-    /// Takes back a request's header map for the next request.
-    pub(crate) fn recycle(&mut self, mut headers: HeaderMap) {
-        // A map that grew for an unusual request is not worth keeping.
-        if headers.capacity() <= 64 {
+    /// Takes back a finished request's field list and (if one was built) header map.
+    pub(crate) fn recycle(&mut self, fields: Vec<FieldPos>, headers: Option<HeaderMap>) {
+        // Lists and maps that grew for an unusual request are not worth keeping.
+        if fields.capacity() <= 64 {
+            self.fields = fields;
+        }
+        if let Some(mut headers) = headers.filter(|h| h.capacity() <= 64) {
             headers.clear();
             self.spare = Some(headers);
         }
+    }
+
+    /// A recycled header map, if there is one.
+    pub(crate) fn spare_headers(&mut self) -> Option<HeaderMap> {
+        self.spare.take()
     }
 }
 
@@ -96,8 +189,6 @@ pub(crate) fn parse(
     limits: &HeadLimits,
     scratch: &mut Scratch,
 ) -> Result<Option<RequestHead>, HeadError> {
-    let spare = &mut scratch.spare;
-    let scratch = &mut scratch.fields;
     // Tolerate the empty lines some clients send between pipelined requests (RFC 9112 §2.2).
     let blank = buf
         .iter()
@@ -106,19 +197,25 @@ pub(crate) fn parse(
     if blank > 0 {
         let _ = buf.split_to(blank);
     }
-    check_request_line(buf, limits)?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
 
     let mut storage: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS] =
         [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, &mut storage) {
+    let parsed = req.parse_with_uninit_headers(buf, &mut storage);
+    // The request line's own limit (414) is checked before anything else is reported, and
+    // also while the head is still incomplete, so a peer cannot make us buffer an endless
+    // line. A complete head no longer than the limit cannot have a longer line.
+    if !matches!(parsed, Ok(httparse::Status::Complete(len)) if len <= limits.max_line) {
+        check_request_line(buf, limits)?;
+    }
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             return if buf.len() > limits.max_head {
-                Err(HeadError::new(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "request header fields too large",
-                ))
+                Err(HeadError::too_large())
             } else {
                 Ok(None)
             };
@@ -127,17 +224,17 @@ pub(crate) fn parse(
         Err(e) => return Err(from_httparse(e)),
     };
     if len > limits.max_head || req.headers.len() > limits.max_headers {
-        return Err(HeadError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request header fields too large",
-        ));
+        return Err(HeadError::too_large());
     }
     // httparse accepts a bare LF as a line end (RFC 9112 §2.2 lets a recipient do so), but a
     // proxy in front of us may not: `X: a\nTransfer-Encoding: chunked` is one field to it and
     // two to us, and the two disagree on where the body ends (request smuggling; Node's
-    // CVE-2023-30589). Every line of the head must end in CRLF. One memchr pass over the
-    // head, no allocation.
-    if memchr::memchr_iter(b'\n', &buf[..len]).any(|i| i == 0 || buf[i - 1] != b'\r') {
+    // CVE-2023-30589). Every line of the head must end in CRLF. In a head httparse accepted,
+    // a CR can only stand right before an LF (tokens, the target and field values all
+    // exclude it), so the lines all end in CRLF exactly when there are as many CRs as lines:
+    // the request line, one per field, and the empty line. A counting loop, no branches.
+    let crs = buf[..len].iter().filter(|&&b| b == b'\r').count();
+    if crs != req.headers.len() + 2 {
         return Err(HeadError::bad("line not terminated by CRLF"));
     }
     let version = match req.version {
@@ -153,22 +250,35 @@ pub(crate) fn parse(
     let method = req.method.unwrap_or_default();
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| HeadError::bad("bad method"))?;
     let base = buf.as_ptr() as usize;
+    // Offsets fit in u32: the head is at most `max_head` bytes, checked above, and the
+    // limits refuse a `max_head` of 4 GiB or more.
     let offset = |s: &[u8]| {
         let start = s.as_ptr() as usize - base;
-        start..start + s.len()
+        (start as u32, (start + s.len()) as u32)
     };
     let target = origin_form(req.path.unwrap_or_default(), &method)?;
+    if std::str::from_utf8(target).is_err() {
+        return Err(HeadError::bad("request target is not UTF-8"));
+    }
     let target = offset(target);
 
-    // One pass over the fields: build the list, and pick out the few that decide framing
-    // and connection handling (enum comparisons for standard names, no hashing).
-    scratch.clear();
+    // One pass over the fields: record where they are, and pick out the few that decide
+    // framing and connection handling. httparse has checked every name is a token and every
+    // value is HTAB / SP / VCHAR / obs-text, which are exactly the bytes `HeaderName` and
+    // `HeaderValue` accept, so the map built later from these positions cannot fail.
+    let mut fields = std::mem::take(&mut scratch.fields);
+    fields.clear();
     let mut special = Special::default();
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| HeadError::bad("invalid header name"))?;
-        special.see(&name, h.value)?;
-        scratch.push((name, offset(h.value)));
+        let name = h.name.as_bytes();
+        if name.len() > MAX_NAME_LEN {
+            return Err(HeadError::too_large());
+        }
+        special.see(name, h.value)?;
+        fields.push(FieldPos {
+            name: offset(name),
+            value: offset(h.value),
+        });
     }
     let framing = special.framing(version)?;
     special.check_host(version)?;
@@ -177,32 +287,24 @@ pub(crate) fn parse(
         _ => special.keep_alive && !special.close,
     };
     let expect_continue = special.expect_continue(version)?;
-
-    let head = buf.split_to(len).freeze();
-    let mut headers = match spare.take() {
-        Some(h) => h,
-        None => HeaderMap::with_capacity(scratch.len()),
-    };
-    for (name, range) in scratch.drain(..) {
-        let value = HeaderValue::from_maybe_shared(head.slice(range))
-            .map_err(|_| HeadError::bad("invalid header value"))?;
-        headers.append(name, value);
-    }
-    let target = head.slice(target);
-    if std::str::from_utf8(&target).is_err() {
-        return Err(HeadError::bad("request target is not UTF-8"));
-    }
+    let has_content_length = special.content_lengths > 0;
+    drop(special);
 
     Ok(Some(RequestHead {
         method,
+        bytes: buf.split_to(len).freeze(),
         target,
         version,
-        headers,
+        fields,
         framing,
+        has_content_length,
         keep_alive,
         expect_continue,
     }))
 }
+
+/// The longest header name `HeaderName` takes.
+const MAX_NAME_LEN: usize = (1 << 16) - 1;
 
 /// 414 as soon as the request line is known to be too long, even before its end arrives,
 /// so a peer cannot make us buffer an endless line.
@@ -309,11 +411,15 @@ struct Special<'a> {
 }
 
 impl<'a> Special<'a> {
-    fn see(&mut self, name: &HeaderName, value: &'a [u8]) -> Result<(), HeadError> {
-        if name == header::CONTENT_LENGTH {
+    /// Looks at one field; names are compared as bytes, case-insensitively, length first.
+    fn see(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), HeadError> {
+        let is = |wanted: &[u8]| name.len() == wanted.len() && name.eq_ignore_ascii_case(wanted);
+        if is(b"host") {
+            self.hosts += 1;
+        } else if is(b"content-length") {
             self.content_length = Some(value);
             self.content_lengths += 1;
-        } else if name == header::TRANSFER_ENCODING {
+        } else if is(b"transfer-encoding") {
             self.te_present = true;
             let value = std::str::from_utf8(value)
                 .map_err(|_| HeadError::bad("invalid Transfer-Encoding"))?;
@@ -321,15 +427,13 @@ impl<'a> Special<'a> {
                 self.codings
                     .push(coding.trim_matches([' ', '\t']).to_ascii_lowercase());
             }
-        } else if name == header::HOST {
-            self.hosts += 1;
-        } else if name == header::CONNECTION {
+        } else if is(b"connection") {
             for token in value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 self.close |= token.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
-        } else if name == header::EXPECT {
+        } else if is(b"expect") {
             self.expect = Some(value);
         }
         Ok(())
@@ -430,12 +534,65 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(head.method, Method::GET);
-        assert_eq!(&head.target[..], b"/a?b=1");
+        assert_eq!(head.target(), b"/a?b=1");
         assert_eq!(head.version, Version::HTTP_11);
-        assert_eq!(head.headers["x-a"], "1");
+        assert_eq!(head.header_map(None)["x-a"], "1");
+        assert_eq!(head.field_count(), 2);
         assert_eq!(head.framing, Framing::Length(0));
         assert!(head.keep_alive);
         assert_eq!(&buf[..], b"NEXT");
+    }
+
+    #[test]
+    fn every_field_httparse_accepts_converts_to_the_header_map() {
+        // Names: every token byte; values: every byte httparse allows (HTAB, SP, VCHAR,
+        // obs-text). The lazily built map must hold all of them, unchanged.
+        let token: Vec<u8> = (0u8..=255)
+            .filter(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
+            .collect();
+        let value: Vec<u8> = (0u8..=255)
+            .filter(|&b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80)
+            .filter(|&b| b != b' ' && b != b'\t')
+            .collect();
+        let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        raw.extend_from_slice(&token);
+        raw.extend_from_slice(b": a \tb");
+        raw.extend_from_slice(&value);
+        raw.extend_from_slice(b"\r\n\r\n");
+        let head = parse(
+            &mut BytesMut::from(&raw[..]),
+            &HeadLimits::default(),
+            &mut Scratch::default(),
+        )
+        .unwrap()
+        .unwrap();
+        let map = head.header_map(None);
+        assert_eq!(map.len(), 2);
+        let name = String::from_utf8(token).unwrap().to_ascii_lowercase();
+        let mut want = b"a \tb".to_vec();
+        want.extend_from_slice(&value);
+        assert_eq!(map[name.as_str()].as_bytes(), &want[..]);
+        let fields: Vec<_> = head.fields().collect();
+        assert_eq!(fields[0], (&b"Host"[..], &b"x"[..]));
+    }
+
+    #[test]
+    fn recycled_storage_is_reused_and_cleared() {
+        let mut scratch = Scratch::default();
+        let mut buf = BytesMut::from("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\n\r\n");
+        let mut head = parse(&mut buf, &HeadLimits::default(), &mut scratch)
+            .unwrap()
+            .unwrap();
+        let map = head.header_map(None);
+        scratch.recycle(head.take_fields(), Some(map));
+        let mut buf = BytesMut::from("GET / HTTP/1.1\r\nHost: y\r\n\r\n");
+        let head = parse(&mut buf, &HeadLimits::default(), &mut scratch)
+            .unwrap()
+            .unwrap();
+        let map = head.header_map(scratch.spare_headers());
+        assert_eq!(map.len(), 1);
+        assert_eq!(map["host"], "y");
+        assert!(!head.has_content_length);
     }
 
     #[test]
@@ -560,11 +717,11 @@ mod tests {
         let h = parse_str("GET http://example.com/a/b?c HTTP/1.1\r\nHost: example.com\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(&h.target[..], b"/a/b?c");
+        assert_eq!(h.target(), b"/a/b?c");
         let h = parse_str("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(&h.target[..], b"*");
+        assert_eq!(h.target(), b"*");
     }
 
     #[test]
@@ -572,6 +729,6 @@ mod tests {
         let h = parse_str("\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(&h.target[..], b"/");
+        assert_eq!(h.target(), b"/");
     }
 }

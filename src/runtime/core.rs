@@ -187,6 +187,9 @@ pub(crate) struct Core {
     task_id_end: Cell<u64>,
     /// Loop iterations since epoll was last asked.
     iterations_since_io: Cell<u32>,
+    /// The loop clock when the loop last woke from epoll (or started running): a time that
+    /// is cheap to read and at most one iteration old, for deadlines that need no precision.
+    tick_ns: Cell<u64>,
     /// Registered I/O sources besides the eventfd.
     io_sources: Cell<usize>,
     /// Readiness and waiting wakers of every registered socket, by epoll token.
@@ -252,6 +255,7 @@ impl Core {
             next_task_id: Cell::new(0),
             task_id_end: Cell::new(0),
             iterations_since_io: Cell::new(0),
+            tick_ns: Cell::new(clock::now_ns()),
             io_sources: Cell::new(0),
             io: RefCell::new(IoSlab::default()),
             signal_handlers: RefCell::new(None),
@@ -404,6 +408,7 @@ impl Core {
     /// Runs iterations until `main` reports completion (returns true) or, when `main` never
     /// completes, until `stop()` (returns false).
     pub(crate) fn run_loop(&self, main: &mut dyn FnMut() -> bool) -> bool {
+        self.tick_ns.set(clock::now_ns());
         loop {
             if self.run_ready_batch(main) {
                 return true;
@@ -569,6 +574,7 @@ impl Core {
             // Only a broken epoll fd gets here; report it rather than spin silently.
             tracing::error!("epoll_wait failed: {e}");
         }
+        self.tick_ns.set(clock::now_ns());
         for ev in events.drain(..) {
             if ev.token == EVENTFD_TOKEN {
                 let _ = self.shared.eventfd.drain();
@@ -588,6 +594,11 @@ impl Core {
             }
         }
         self.events.replace(events);
+    }
+
+    /// The loop clock at the loop's last wake-up (see `tick_ns`).
+    pub(crate) fn tick_ns(&self) -> u64 {
+        self.tick_ns.get()
     }
 
     fn shrink_idle(&self) {

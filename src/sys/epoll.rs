@@ -5,6 +5,7 @@
 //! path allocates nothing.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -127,13 +128,14 @@ impl Selector {
                 ms.min(libc::c_int::MAX as u128) as libc::c_int
             }
         };
-        let mut raw: [libc::epoll_event; MAX_EVENTS] =
-            [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        // Uninitialized: zeroing 12 KiB before every wait showed up in profiles, and the
+        // kernel writes every entry it reports.
+        let mut raw = [const { MaybeUninit::<libc::epoll_event>::uninit() }; MAX_EVENTS];
         // SAFETY: `raw` has room for MAX_EVENTS entries and outlives the call.
         let n = unsafe {
             libc::epoll_wait(
                 self.epfd.as_raw_fd(),
-                raw.as_mut_ptr(),
+                raw.as_mut_ptr().cast::<libc::epoll_event>(),
                 MAX_EVENTS as libc::c_int,
                 timeout_ms,
             )
@@ -146,9 +148,13 @@ impl Selector {
             return Err(err);
         }
         let n = n as usize;
-        out.extend(raw[..n].iter().map(|e| Event {
-            token: e.u64,
-            bits: e.events,
+        out.extend(raw[..n].iter().map(|e| {
+            // SAFETY: epoll_wait initialized the first `n` entries (n <= MAX_EVENTS).
+            let e = unsafe { e.assume_init_read() };
+            Event {
+                token: e.u64,
+                bits: e.events,
+            }
         }));
         Ok(n)
     }

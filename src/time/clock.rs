@@ -17,6 +17,18 @@ pub(crate) fn now_ns() -> u64 {
     instant_ns(Instant::now())
 }
 
+/// A recent time, cheaply: the running loop's time at its last wake-up from epoll, at most
+/// one loop iteration old (a real clock read outside a loop). For deadlines of seconds, such
+/// as a connection's idle timeout, where a clock read per request would be the costliest part.
+pub(crate) fn recent_ns() -> u64 {
+    crate::runtime::context::with_current(|core| core.tick_ns()).unwrap_or_else(now_ns)
+}
+
+/// [`recent_ns`] as an `Instant`.
+pub(crate) fn recent() -> Instant {
+    ns_instant(recent_ns())
+}
+
 /// An `Instant` on the loop clock (instants before the epoch clamp to zero).
 pub(crate) fn instant_ns(t: Instant) -> u64 {
     duration_ns(t.saturating_duration_since(epoch()))

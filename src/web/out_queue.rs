@@ -75,8 +75,18 @@ impl OutQueue {
     pub(crate) fn seal(&mut self) {
         if self.buf.len() > self.sealed {
             self.sealed = self.buf.len();
-            self.segs.push_back(Seg::Buf(self.sealed));
+            // Adjacent copied pieces are one piece: extend the last instead of adding one.
+            match self.segs.back_mut() {
+                Some(Seg::Buf(end)) => *end = self.sealed,
+                _ => self.segs.push_back(Seg::Buf(self.sealed)),
+            }
         }
+    }
+
+    /// Everything sealed, when it is one piece of the buffer (no body queued uncopied): the
+    /// usual case, written with a plain `send` and no iovec array.
+    pub(crate) fn contiguous(&self) -> Option<&[u8]> {
+        (self.uncopied == 0).then(|| &self.buf[self.written..self.sealed])
     }
 
     /// Fills `slices` with the next pieces to write; returns how many.
@@ -125,7 +135,11 @@ impl OutQueue {
         }
         if self.segs.is_empty() && self.written == self.sealed {
             // Everything sealed is out: reuse the buffer, keeping what was appended since.
-            self.buf.drain(..self.sealed);
+            if self.buf.len() == self.sealed {
+                self.buf.clear();
+            } else {
+                self.buf.drain(..self.sealed);
+            }
             self.sealed = 0;
             self.written = 0;
         }
@@ -179,5 +193,27 @@ mod tests {
         q.advance(1);
         q.buf().extend_from_slice(b"def");
         assert_eq!(drain_all(&mut q, 2), b"bcdef");
+    }
+
+    #[test]
+    fn copied_pieces_merge_and_come_out_contiguous() {
+        let mut q = OutQueue::default();
+        q.buf().extend_from_slice(b"ab");
+        q.seal();
+        q.buf().extend_from_slice(b"cd");
+        q.seal();
+        assert_eq!(q.segs.len(), 1);
+        assert_eq!(q.contiguous(), Some(&b"abcd"[..]));
+        q.advance(1);
+        assert_eq!(q.contiguous(), Some(&b"bcd"[..]));
+        q.push_bytes(Bytes::from(vec![b'x'; INLINE_BODY + 1]));
+        assert_eq!(
+            q.contiguous(),
+            None,
+            "a queued body needs the vectored write"
+        );
+        q.advance(3 + INLINE_BODY + 1);
+        assert!(q.is_empty());
+        assert_eq!(q.contiguous(), Some(&b""[..]));
     }
 }

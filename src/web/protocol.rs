@@ -152,9 +152,15 @@ impl ConnIo {
             if out.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            let mut iovecs = OutQueue::iovec_array();
-            let n = out.slices(&mut iovecs);
-            let written = match self.stream.poll_write_vectored(cx, &iovecs[..n]) {
+            let polled = match out.contiguous() {
+                Some(bytes) => self.stream.poll_write(cx, bytes),
+                None => {
+                    let mut iovecs = OutQueue::iovec_array();
+                    let n = out.slices(&mut iovecs);
+                    self.stream.poll_write_vectored(cx, &iovecs[..n])
+                }
+            };
+            let written = match polled {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(w)) => w,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -180,11 +186,19 @@ impl ConnIo {
         f(self.out.borrow_mut().buf())
     }
 
-    /// A finished request's header map, kept for the next head.
-    pub(crate) fn recycle_headers(&self, headers: HeaderMap) {
+    /// A finished request's field list and header map, kept for the next head.
+    pub(crate) fn recycle_head(&self, fields: Vec<head::FieldPos>, headers: Option<HeaderMap>) {
         if let Ok(mut s) = self.scratch.try_borrow_mut() {
-            s.recycle(headers);
+            s.recycle(fields, headers);
         }
+    }
+
+    /// A recycled header map for a request that builds one.
+    pub(crate) fn spare_headers(&self) -> Option<HeaderMap> {
+        self.scratch
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut s| s.spare_headers())
     }
 
     pub(crate) fn version(&self) -> Version {
@@ -354,6 +368,8 @@ pub(crate) async fn serve(
     let mut timer = pin!(crate::sleep_until(
         Instant::now() + shared.config.keepalive_timeout
     ));
+    // Registered with the shutdown signal once for the connection's life, not once per wait.
+    let mut closing = pin!(shared.closing.wait());
     loop {
         // 1. The next head, reading as needed.
         let mut head_started: Option<Instant> = None;
@@ -374,16 +390,16 @@ pub(crate) async fn serve(
             if conn.flush().await.is_err() {
                 return;
             }
+            // The header timeout runs from when part of a head is first seen (a head that
+            // arrives whole never needs the time).
             let idle = conn.rbuf.borrow().is_empty();
             if !idle && head_started.is_none() {
-                head_started = Some(Instant::now());
+                head_started = Some(crate::time::clock::recent());
             }
-            match wait_for_bytes(&conn, idle, head_started, timer.as_mut()).await {
-                Ok(()) => {
-                    if head_started.is_none() && !conn.rbuf.borrow().is_empty() {
-                        head_started = Some(Instant::now());
-                    }
-                }
+            let waited =
+                wait_for_bytes(&conn, idle, head_started, timer.as_mut(), closing.as_mut());
+            match waited.await {
+                Ok(()) => {}
                 Err(Wait::TimedOut) if !idle => {
                     send_error(&conn, StatusCode::REQUEST_TIMEOUT, "request head timed out").await;
                     return;
@@ -468,12 +484,14 @@ async fn wait_for_bytes(
     idle: bool,
     started: Option<Instant>,
     mut timer: Pin<&mut crate::Sleep>,
+    mut closing: Pin<&mut crate::sync::EventWait<'_>>,
 ) -> Result<(), Wait> {
     let config = &conn.shared.config;
+    // The loop's wake-up time rather than a clock read: these deadlines are seconds long.
     let deadline = match started {
         Some(t) => t + config.header_timeout,
-        None if idle => Instant::now() + config.keepalive_timeout,
-        None => Instant::now() + config.header_timeout,
+        None if idle => crate::time::clock::recent() + config.keepalive_timeout,
+        None => crate::time::clock::recent() + config.header_timeout,
     };
     if conn.shared.closing.is_set() {
         return Err(Wait::Closing);
@@ -482,7 +500,6 @@ async fn wait_for_bytes(
         timer.as_mut().reset(deadline);
     }
     let mut read = pin!(conn.read_more());
-    let mut closing = pin!(conn.shared.closing.wait());
     poll_fn(|cx| {
         if let Poll::Ready(r) = read.as_mut().poll(cx) {
             return Poll::Ready(match r {
@@ -703,7 +720,7 @@ impl AccessLog {
             request: enabled.then(|| LoggedRequest {
                 start: Instant::now(),
                 method: head.method.clone(),
-                target: head.target.clone(),
+                target: head.target_bytes(),
                 version: head.version,
                 peer,
             }),

@@ -40,6 +40,8 @@ pub struct Request {
 
 struct Inner {
     head: RequestHead,
+    /// Built from the head's field positions the first time a handler asks.
+    headers: OnceCell<HeaderMap>,
     /// Where the path ends in the target (the `?` or the end).
     path_end: usize,
     path: OnceCell<String>,
@@ -90,9 +92,11 @@ impl Request {
         body: BodyReader,
         conn: Rc<ConnIo>,
     ) -> Request {
-        let path_end = memchr::memchr(b'?', &head.target).unwrap_or(head.target.len());
+        let target = head.target();
+        let path_end = memchr::memchr(b'?', target).unwrap_or(target.len());
         let inner = Box::new(Inner {
             head,
+            headers: OnceCell::new(),
             path_end,
             path: OnceCell::new(),
             query: OnceCell::new(),
@@ -127,12 +131,17 @@ impl Request {
 
     /// The headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.inner.head.headers
+        // Most handlers never look at the headers; building the map only when asked saves a
+        // hash insert and a reference count per field on every other request.
+        self.inner.headers.get_or_init(|| {
+            let spare = self.inner.conn.spare_headers();
+            self.inner.head.header_map(spare)
+        })
     }
 
     fn target(&self) -> &str {
         // The head parser checked that the target is UTF-8.
-        std::str::from_utf8(&self.inner.head.target).unwrap_or("/")
+        std::str::from_utf8(self.inner.head.target()).unwrap_or("/")
     }
 
     /// The request target as sent: path and query, still percent-encoded (aiohttp's
@@ -181,7 +190,7 @@ impl Request {
     pub fn cookies(&self) -> &MultiDict {
         self.inner.cookies.get_or_init(|| {
             let mut all = MultiDict::new();
-            for value in self.inner.head.headers.get_all(header::COOKIE) {
+            for value in self.headers().get_all(header::COOKIE) {
                 // Not `to_str`, which refuses any byte above 0x7F: one cookie with UTF-8 in
                 // it (stored by some script on the domain) made the whole header, session
                 // cookie included, disappear. UTF-8 is read as is; other bytes become U+FFFD
@@ -207,9 +216,7 @@ impl Request {
 
     /// The `Host` header.
     pub fn host(&self) -> Option<&str> {
-        self.inner
-            .head
-            .headers
+        self.headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     }
@@ -221,11 +228,7 @@ impl Request {
             // The head parser frames a request without Content-Length as a zero-length body;
             // reporting that as a declared `Some(0)` differed from aiohttp, whose `None`
             // handlers use to tell "no length sent" apart. Only zero needs the header lookup.
-            crate::http::head::Framing::Length(0)
-                if !self.inner.head.headers.contains_key(header::CONTENT_LENGTH) =>
-            {
-                None
-            }
+            crate::http::head::Framing::Length(0) if !self.inner.head.has_content_length => None,
             crate::http::head::Framing::Length(n) => Some(n),
             crate::http::head::Framing::Chunked => None,
         }
@@ -261,9 +264,7 @@ impl Request {
     }
 
     fn content_type_header(&self) -> Option<&str> {
-        self.inner
-            .head
-            .headers
+        self.headers()
             .get(header::CONTENT_TYPE)
             .and_then(|h| h.to_str().ok())
     }
@@ -405,9 +406,10 @@ impl Request {
 
 impl Drop for Request {
     fn drop(&mut self) {
-        // The header map's allocations serve the connection's next request.
-        let headers = std::mem::take(&mut self.inner.head.headers);
-        self.inner.conn.recycle_headers(headers);
+        // The field list's and header map's allocations serve the connection's next request.
+        let fields = self.inner.head.take_fields();
+        let headers = self.inner.headers.take();
+        self.inner.conn.recycle_head(fields, headers);
     }
 }
 

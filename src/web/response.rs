@@ -29,11 +29,24 @@ use super::error::{internal_error, Error};
 #[derive(Debug)]
 pub struct Response {
     status: StatusCode,
-    reason: Option<String>,
-    headers: HeaderMap,
     content_type: Option<Cow<'static, str>>,
     charset: Option<Cow<'static, str>>,
     pub(crate) body: Body,
+    /// Headers and a custom reason, which most responses do not have: boxed, and only
+    /// when set, so that a response moving through the handler layers stays small.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Default)]
+struct Extra {
+    reason: Option<String>,
+    headers: HeaderMap,
+}
+
+/// What [`Response::headers`] shows for a response with none.
+fn no_headers() -> &'static HeaderMap {
+    static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(HeaderMap::new)
 }
 
 /// What follows the head.
@@ -63,11 +76,10 @@ impl Response {
     pub fn new() -> Response {
         Response {
             status: StatusCode::OK,
-            reason: None,
-            headers: HeaderMap::new(),
             content_type: None,
             charset: None,
             body: Body::Full(Bytes::new()),
+            extra: None,
         }
     }
 
@@ -140,37 +152,43 @@ impl Response {
 
     /// The reason phrase: the one set, or the status's standard one.
     pub fn reason(&self) -> &str {
-        self.reason
-            .as_deref()
+        self.custom_reason()
             .or(self.status.canonical_reason())
             .unwrap_or("Unknown")
     }
 
     pub(crate) fn custom_reason(&self) -> Option<&str> {
-        self.reason.as_deref()
+        self.extra.as_ref().and_then(|e| e.reason.as_deref())
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// Sets a custom reason phrase. CR and LF are replaced by spaces so the phrase cannot
     /// split the status line.
     pub fn set_reason(&mut self, reason: impl Into<String>) {
-        self.reason = Some(reason.into().replace(['\r', '\n'], " "));
+        self.extra_mut().reason = Some(reason.into().replace(['\r', '\n'], " "));
     }
 
     /// The headers (without `Content-Type`, which [`content_type`](Self::content_type) and
     /// [`charset`](Self::charset) hold, and without framing headers the server computes). A
     /// `Content-Type` inserted here by hand replaces the one `content_type` would send.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        match &self.extra {
+            Some(e) => &e.headers,
+            None => no_headers(),
+        }
     }
 
     /// The headers, to change.
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
+        &mut self.extra_mut().headers
     }
 
     /// Builder: adds a header.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Response {
-        self.headers.append(name, value);
+        self.headers_mut().append(name, value);
         self
     }
 
@@ -271,7 +289,7 @@ impl Response {
     fn append_set_cookie(&mut self, line: &str) -> Result<(), CookieError> {
         // format_set_cookie only produces header-safe text; this cannot fail in practice.
         if let Ok(v) = HeaderValue::from_str(line) {
-            self.headers.append(header::SET_COOKIE, v);
+            self.headers_mut().append(header::SET_COOKIE, v);
         }
         Ok(())
     }
@@ -280,7 +298,7 @@ impl Response {
     pub(crate) fn content_type_line(&self, out: &mut Vec<u8>) {
         content_type_line(
             out,
-            &self.headers,
+            self.headers(),
             self.content_type.as_deref(),
             self.charset.as_deref(),
         );

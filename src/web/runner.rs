@@ -74,9 +74,10 @@ impl ServerOptions {
         self
     }
 
-    /// The largest request head (default 32 KiB; larger → 431).
+    /// The largest request head (default 32 KiB; larger → 431). At most 1 GiB: heads are
+    /// indexed with 32-bit offsets, and no real client sends anything near that.
     pub fn max_head_size(mut self, bytes: usize) -> ServerOptions {
-        self.config.limits.max_head = bytes;
+        self.config.limits.max_head = bytes.min(1 << 30);
         self
     }
 

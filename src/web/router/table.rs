@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 
 use http::Method;
@@ -195,6 +196,31 @@ struct Route<H> {
     handler: H,
 }
 
+/// The hash of the static-path table, looked up once per request: a multiply-rotate over
+/// 8-byte words instead of SipHash. SipHash defends a table that untrusted input inserts
+/// into; this one is filled by the application at startup and requests only look up, so a
+/// hostile path can at worst land in an existing, short probe sequence.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PathHasher(u64);
+
+impl Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The routing table: resources in registration order plus the indexes that make resolution
 /// fast. Build it with [`add`](Self::add), then [`resolve`](Self::resolve) each request.
 ///
@@ -227,7 +253,7 @@ pub struct RouteTable<H> {
     /// Pattern source → resource, so routes with the same pattern share one resource.
     by_source: HashMap<Box<str>, usize>,
     /// Normalized static path → resource.
-    static_paths: HashMap<Box<str>, usize>,
+    static_paths: HashMap<Box<str>, usize, BuildHasherDefault<PathHasher>>,
     /// Indices of the dynamic resources, ascending.
     dynamic: Vec<usize>,
     /// Route name → route.
@@ -241,7 +267,7 @@ impl<H> RouteTable<H> {
             resources: Vec::new(),
             routes: Vec::new(),
             by_source: HashMap::new(),
-            static_paths: HashMap::new(),
+            static_paths: HashMap::default(),
             dynamic: Vec::new(),
             names: HashMap::new(),
         }
