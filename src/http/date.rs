@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) const DATE_LEN: usize = 29;
 
 /// `Date: ` + the date + CRLF + the CRLF that ends a head.
-const LINE_LEN: usize = 6 + DATE_LEN + 4;
+pub(crate) const LINE_LEN: usize = 6 + DATE_LEN + 4;
 
 struct Cached {
     second: u64,
@@ -71,7 +71,7 @@ pub(crate) fn with_now<R>(f: impl FnOnce(&[u8; DATE_LEN]) -> R) -> R {
 }
 
 /// Calls `f` with `Date: <now>\r\n\r\n`: the last header line and the end of a head.
-pub(crate) fn with_line<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+pub(crate) fn with_line<R>(f: impl FnOnce(&[u8; LINE_LEN]) -> R) -> R {
     with_cache(|c| f(&c.line))
 }
 

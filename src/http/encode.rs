@@ -102,60 +102,67 @@ pub(crate) fn head_start(
 /// Appends the framing headers, `Date` (unless the handler set one), `Connection` and the
 /// blank line that ends the head.
 pub(crate) fn head_end(out: &mut Vec<u8>, length: Length, connection: Connection, has_date: bool) {
-    // Few, whole-line copies: a head is a handful of short lines, and a call per fragment
-    // costs more than the bytes it moves.
+    // Assembled on the stack and appended with one copy: each line is a fixed-size copy the
+    // compiler inlines, where appending line by line cost a library call per line.
+    let mut tail = Tail::default();
     match length {
         Length::Known(n) => {
-            const PREFIX: &[u8] = b"Content-Length: ";
-            let digits = itoa_buf(n);
-            let digits = digits.as_bytes();
-            let mut line = [0u8; PREFIX.len() + 20 + 2];
-            line[..PREFIX.len()].copy_from_slice(PREFIX);
-            line[PREFIX.len()..PREFIX.len() + digits.len()].copy_from_slice(digits);
-            let end = PREFIX.len() + digits.len();
-            line[end..end + 2].copy_from_slice(b"\r\n");
-            out.put_slice(&line[..end + 2]);
+            tail.push(b"Content-Length: ");
+            tail.push_decimal(n);
+            tail.push(b"\r\n");
         }
-        Length::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
+        Length::Chunked => tail.push(b"Transfer-Encoding: chunked\r\n"),
         Length::Unframed => {}
     }
     match connection {
         Connection::Default => {}
-        Connection::KeepAlive => out.put_slice(b"Connection: keep-alive\r\n"),
-        Connection::Close => out.put_slice(b"Connection: close\r\n"),
+        Connection::KeepAlive => tail.push(b"Connection: keep-alive\r\n"),
+        Connection::Close => tail.push(b"Connection: close\r\n"),
     }
     if has_date {
-        out.put_slice(b"\r\n");
+        tail.push(b"\r\n");
     } else {
         // `Date: ...\r\n\r\n`, the end of the head included.
-        date::with_line(|line| out.put_slice(line));
+        date::with_line(|line| tail.push(line));
     }
+    out.put_slice(tail.as_slice());
 }
 
-/// The decimal digits of `n`, without allocating.
-struct Digits {
-    buf: [u8; 20],
-    start: usize,
+/// The end of a head being assembled: room for the longest framing line (a 20-digit
+/// length), `Connection`, and the `Date` line with the blank line.
+struct Tail {
+    buf: [u8; 128],
+    len: usize,
 }
 
-impl Digits {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-fn itoa_buf(mut n: u64) -> Digits {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+impl Default for Tail {
+    fn default() -> Tail {
+        Tail {
+            buf: [0; 128],
+            len: 0,
         }
     }
-    Digits { buf, start: i }
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn push_decimal(&mut self, n: u64) {
+        let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut rest = n;
+        for slot in self.buf[self.len..self.len + digits].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        self.len += digits;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// Appends the framing that precedes a chunk of `len` bytes (`len` > 0).
@@ -208,9 +215,27 @@ mod tests {
 
     #[test]
     fn digits_and_chunk_sizes() {
-        for n in [0u64, 7, 10, 12345, u64::MAX] {
-            assert_eq!(itoa_buf(n).as_bytes(), n.to_string().as_bytes());
+        for n in [0u64, 7, 9, 10, 99, 100, 12345, 10u64.pow(19), u64::MAX] {
+            let mut tail = Tail::default();
+            tail.push_decimal(n);
+            assert_eq!(tail.as_slice(), n.to_string().as_bytes());
         }
+        // The longest tail fits: a 20-digit length, keep-alive, and the Date line.
+        let mut out = Vec::new();
+        head_end(
+            &mut out,
+            Length::Known(u64::MAX),
+            Connection::KeepAlive,
+            false,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "Content-Length: 18446744073709551615\r\nConnection: keep-alive\r\nDate: "
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(" GMT\r\n\r\n"));
         let mut out = Vec::new();
         chunk_header(&mut out, 0x1a2b);
         assert_eq!(&out[..], b"1a2b\r\n");

@@ -34,6 +34,7 @@ pub mod multidict;
 pub mod multipart;
 mod out_queue;
 mod protocol;
+mod recycle;
 mod request;
 mod response;
 pub mod router;

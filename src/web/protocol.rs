@@ -33,7 +33,7 @@ use super::app::App;
 use super::body::{BodyReader, ReadError};
 use super::error::internal_error;
 use super::out_queue::OutQueue;
-use super::request::Request;
+use super::request::{Request, RequestSlot};
 use super::response::{Body, Response};
 use crate::http::decode::{Decoder, Step};
 use crate::http::encode::{self, Connection, Length};
@@ -101,6 +101,8 @@ pub(crate) struct ConnIo {
     stream: TcpStream,
     rbuf: RefCell<BytesMut>,
     scratch: RefCell<head::Scratch>,
+    /// The last request's allocation (empty), for the next request.
+    spare_request: Cell<Option<RequestSlot>>,
     out: RefCell<OutQueue>,
     body: RefCell<Option<BodyState>>,
     shared: Rc<ServerShared>,
@@ -120,6 +122,7 @@ impl ConnIo {
             stream,
             rbuf: RefCell::new(BytesMut::with_capacity(READ_BUF)),
             scratch: RefCell::new(head::Scratch::default()),
+            spare_request: Cell::new(None),
             out: RefCell::new(OutQueue::default()),
             body: RefCell::new(None),
             shared,
@@ -191,6 +194,16 @@ impl ConnIo {
         if let Ok(mut s) = self.scratch.try_borrow_mut() {
             s.recycle(fields, headers);
         }
+    }
+
+    /// A finished request's allocation, for the next one.
+    pub(crate) fn recycle_request(&self, slot: RequestSlot) {
+        self.spare_request.set(Some(slot));
+    }
+
+    /// The allocation of the last finished request, if any.
+    pub(crate) fn spare_request(&self) -> Option<RequestSlot> {
+        self.spare_request.take()
     }
 
     /// A recycled header map for a request that builds one.
