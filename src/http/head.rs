@@ -2,15 +2,16 @@
 //! enforce before trusting them — the framing checks that stop request smuggling, the size
 //! limits that stop memory exhaustion, and the version check.
 //!
-//! Nothing is copied and no header map is built while parsing: once the head is complete it
-//! is split off the connection's read buffer as one `Bytes`, and the fields are kept as
-//! positions in it. The `HeaderMap` is built from them only if a handler asks for the headers
+//! No header map is built while parsing: once the head is complete its bytes are copied out
+//! of the connection's read buffer into a buffer the connection reuses (a few dozen bytes:
+//! cheaper than sharing the read buffer, whose reference counts are atomic), and the fields
+//! are kept as positions in it. The `HeaderMap` is built from them only if a handler asks for the headers
 //! ([`RequestHead::header_map`]); the few fields the server itself needs (framing, Host,
 //! Connection, Expect) are recognised by name bytes during the parse.
 
 use std::mem::MaybeUninit;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
@@ -37,7 +38,7 @@ pub(crate) struct FieldPos {
 pub(crate) struct RequestHead {
     pub(crate) method: Method,
     /// The head's bytes (request line and fields); the target and the fields point into it.
-    bytes: Bytes,
+    bytes: Vec<u8>,
     /// The request target in origin form (`/path?query`), still percent-encoded, as a range
     /// of `bytes`. An absolute-form target (`http://host/path`) is reduced to its path and
     /// query. Checked to be UTF-8.
@@ -73,14 +74,13 @@ impl RequestHead {
         let target = self.target();
         debug_assert!(std::str::from_utf8(target).is_ok());
         // SAFETY: `parse` only builds a head whose target passed `str::from_utf8`, and
-        // `bytes` (a `Bytes`) and `target` never change afterwards.
+        // `bytes` and `target` are private and never changed afterwards.
         unsafe { std::str::from_utf8_unchecked(target) }
     }
 
-    /// The request target as a shared slice of the head, for keeping past the request.
+    /// A copy of the request target, for keeping past the request.
     pub(crate) fn target_bytes(&self) -> Bytes {
-        self.bytes
-            .slice(self.target.0 as usize..self.target.1 as usize)
+        Bytes::copy_from_slice(self.target())
     }
 
     /// The number of header fields.
@@ -98,8 +98,8 @@ impl RequestHead {
             .map(|f| (self.range(f.name), self.range(f.value)))
     }
 
-    /// Builds the header map, reusing `spare`'s allocations when given one. Values are
-    /// slices of the head, not copies.
+    /// Builds the header map, reusing `spare`'s allocations when given one. The values are
+    /// slices of one shared copy of the head.
     pub(crate) fn header_map(&self, spare: Option<HeaderMap>) -> HeaderMap {
         let mut map = match spare {
             Some(mut m) => {
@@ -108,12 +108,13 @@ impl RequestHead {
             }
             None => HeaderMap::with_capacity(self.fields.len()),
         };
+        let shared = Bytes::copy_from_slice(&self.bytes);
         for f in &self.fields {
             // Neither can fail: the parser accepted only bytes both types accept (see
             // `parse`); a field that somehow did not convert is left out, not a panic.
             let name = HeaderName::from_bytes(self.range(f.name));
             let value = HeaderValue::from_maybe_shared(
-                self.bytes.slice(f.value.0 as usize..f.value.1 as usize),
+                shared.slice(f.value.0 as usize..f.value.1 as usize),
             );
             debug_assert!(name.is_ok() && value.is_ok(), "unconvertible field");
             if let (Ok(name), Ok(value)) = (name, value) {
@@ -123,9 +124,12 @@ impl RequestHead {
         map
     }
 
-    /// Gives back the field list's allocation for the connection's next head.
-    pub(crate) fn take_fields(&mut self) -> Vec<FieldPos> {
-        std::mem::take(&mut self.fields)
+    /// Gives back the field list's and the bytes' allocations for the connection's next head.
+    pub(crate) fn take_buffers(&mut self) -> (Vec<FieldPos>, Vec<u8>) {
+        (
+            std::mem::take(&mut self.fields),
+            std::mem::take(&mut self.bytes),
+        )
     }
 }
 
@@ -168,16 +172,24 @@ const MAX_HEADERS: usize = 128;
 #[derive(Default)]
 pub(crate) struct Scratch {
     fields: Vec<FieldPos>,
+    head: Vec<u8>,
     /// An emptied header map from an earlier request, its capacity kept.
     spare: Option<HeaderMap>,
 }
 
 impl Scratch {
-    /// Takes back a finished request's field list and (if one was built) header map.
-    pub(crate) fn recycle(&mut self, fields: Vec<FieldPos>, headers: Option<HeaderMap>) {
-        // Lists and maps that grew for an unusual request are not worth keeping.
+    /// Takes back a finished request's buffers and (if one was built) header map.
+    pub(crate) fn recycle(
+        &mut self,
+        (fields, head): (Vec<FieldPos>, Vec<u8>),
+        headers: Option<HeaderMap>,
+    ) {
+        // Buffers that grew for an unusual request are not worth keeping.
         if fields.capacity() <= 64 {
             self.fields = fields;
+        }
+        if head.capacity() <= 4096 {
+            self.head = head;
         }
         if let Some(mut headers) = headers.filter(|h| h.capacity() <= 64) {
             headers.clear();
@@ -267,7 +279,8 @@ pub(crate) fn parse(
         (start as u32, (start + s.len()) as u32)
     };
     let target = origin_form(req.path.unwrap_or_default(), &method)?;
-    if std::str::from_utf8(target).is_err() {
+    // Most targets are ASCII (a vectorized check, inlined); only others need the decoder.
+    if !target.is_ascii() && std::str::from_utf8(target).is_err() {
         return Err(HeadError::bad("request target is not UTF-8"));
     }
     let target = offset(target);
@@ -299,10 +312,14 @@ pub(crate) fn parse(
     let expect_continue = special.expect_continue(version)?;
     let has_content_length = special.content_lengths > 0;
     drop(special);
+    let mut bytes = std::mem::take(&mut scratch.head);
+    bytes.clear();
+    bytes.extend_from_slice(&buf[..len]);
+    buf.advance(len);
 
     Ok(Some(RequestHead {
         method,
-        bytes: buf.split_to(len).freeze(),
+        bytes,
         target,
         version,
         fields,
@@ -630,7 +647,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let map = head.header_map(None);
-        scratch.recycle(head.take_fields(), Some(map));
+        scratch.recycle(head.take_buffers(), Some(map));
         let mut buf = BytesMut::from("GET / HTTP/1.1\r\nHost: y\r\n\r\n");
         let head = parse(&mut buf, &HeadLimits::default(), &mut scratch)
             .unwrap()

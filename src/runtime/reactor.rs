@@ -186,9 +186,19 @@ impl Registration {
     /// Ready when the last event said `dir` is ready and no operation has since hit
     /// `EWOULDBLOCK`; otherwise remembers the waker.
     pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(core) = self.core.upgrade() else {
-            return Poll::Ready(Err(io::Error::other("the socket's event loop is closed")));
-        };
+        match self.core.upgrade() {
+            Some(core) => self.poll_ready_on(&core, dir, cx),
+            None => Poll::Ready(Err(loop_closed())),
+        }
+    }
+
+    /// [`poll_ready`](Self::poll_ready) with the loop already in hand.
+    fn poll_ready_on(
+        &self,
+        core: &Core,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         let mut io = core.io.borrow_mut();
         let Some(s) = io.slot(self.token) else {
             return Poll::Ready(Err(io::Error::other("the socket is no longer registered")));
@@ -207,18 +217,13 @@ impl Registration {
         Poll::Pending
     }
 
-    /// Forgets `dir`'s readiness after an operation returned `EWOULDBLOCK`. The kernel has
-    /// just said "nothing to do", so this clears the closed bit too: a transient error (a UDP
-    /// socket's ICMP report, say) must not leave the fd looking ready forever.
-    pub(crate) fn clear_ready(&self, dir: Direction) {
-        self.clear_bits(dir.ready_bits());
-    }
-
-    fn clear_bits(&self, bits: u8) {
-        if let Some(core) = self.core.upgrade() {
-            if let Some(s) = core.io.borrow_mut().slot(self.token) {
-                s.readiness &= !bits;
-            }
+    /// Clears readiness bits: after `EWOULDBLOCK` all of a direction's (`ready_bits`: the
+    /// kernel has just said "nothing to do", so the closed bit goes too, and a transient
+    /// error such as a UDP socket's ICMP report cannot leave the fd looking ready forever);
+    /// after a short transfer only the edge bit.
+    fn clear_bits_on(&self, core: &Core, bits: u8) {
+        if let Some(s) = core.io.borrow_mut().slot(self.token) {
+            s.readiness &= !bits;
         }
     }
 
@@ -228,14 +233,31 @@ impl Registration {
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match self.core.upgrade() {
+            Some(core) => self.poll_io_on(&core, dir, cx, op),
+            None => Poll::Ready(Err(loop_closed())),
+        }
+    }
+
+    /// [`poll_io`](Self::poll_io) with the loop already in hand: a socket operation looks
+    /// its loop up once, however many readiness checks it makes.
+    fn poll_io_on<R>(
+        &self,
+        core: &Core,
+        dir: Direction,
+        cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         loop {
-            if let Err(e) = std::task::ready!(self.poll_ready(dir, cx)) {
+            if let Err(e) = std::task::ready!(self.poll_ready_on(core, dir, cx)) {
                 return Poll::Ready(Err(e));
             }
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_ready(dir),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.clear_bits_on(core, dir.ready_bits())
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return Poll::Ready(other),
             }
@@ -255,14 +277,21 @@ impl Registration {
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let done = std::task::ready!(self.poll_io(dir, cx, op));
+        let Some(core) = self.core.upgrade() else {
+            return Poll::Ready(Err(loop_closed()));
+        };
+        let done = std::task::ready!(self.poll_io_on(&core, dir, cx, op));
         if let Ok(n) = done {
             if n > 0 && n < len {
-                self.clear_bits(dir.bit());
+                self.clear_bits_on(&core, dir.bit());
             }
         }
         Poll::Ready(done)
     }
+}
+
+fn loop_closed() -> io::Error {
+    io::Error::other("the socket's event loop is closed")
 }
 
 impl Drop for Registration {

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -32,6 +32,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use super::app::App;
 use super::body::{BodyReader, ReadError};
 use super::error::internal_error;
+use super::handler::LocalBoxFuture;
 use super::out_queue::OutQueue;
 use super::request::{Request, RequestSlot};
 use super::response::{Body, Response};
@@ -135,22 +136,29 @@ impl ConnIo {
     }
 
     /// Reads more into the read buffer; `Ok(0)` at EOF.
-    async fn read_more(&self) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.stream
-                .poll_read_buf(cx, &mut self.rbuf.borrow_mut(), READ_SPARE)
-        })
-        .await
+    fn read_more(&self) -> impl Future<Output = io::Result<usize>> + '_ {
+        poll_fn(|cx| self.poll_read_more(cx))
+    }
+
+    fn poll_read_more(&self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.stream
+            .poll_read_buf(cx, &mut self.rbuf.borrow_mut(), READ_SPARE)
     }
 
     /// Writes everything queued, with as few `writev` calls as the kernel allows.
     ///
     /// Each poll builds the iovecs, writes and drops what was written in one step, so two
     /// flushes in flight at once (the connection's and a streaming response's) never send
-    /// the same bytes twice.
-    pub(crate) async fn flush(&self) -> io::Result<()> {
+    /// the same bytes twice. What is queued when this is called is what it writes (plain
+    /// functions returning futures, not `async fn`s: these run for every request, and each
+    /// `async` layer costs a state machine of its own).
+    pub(crate) fn flush(&self) -> impl Future<Output = io::Result<()>> + '_ {
         self.out.borrow_mut().seal();
-        poll_fn(|cx| loop {
+        poll_fn(|cx| self.poll_flush(cx))
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
             let mut out = self.out.borrow_mut();
             if out.is_empty() {
                 return Poll::Ready(Ok(()));
@@ -170,8 +178,7 @@ impl ConnIo {
                 Poll::Pending => return Poll::Pending,
             };
             out.advance(written);
-        })
-        .await
+        }
     }
 
     /// Appends bytes to the output queue (copied; for heads and small pieces).
@@ -190,9 +197,13 @@ impl ConnIo {
     }
 
     /// A finished request's field list and header map, kept for the next head.
-    pub(crate) fn recycle_head(&self, fields: Vec<head::FieldPos>, headers: Option<HeaderMap>) {
+    pub(crate) fn recycle_head(
+        &self,
+        buffers: (Vec<head::FieldPos>, Vec<u8>),
+        headers: Option<HeaderMap>,
+    ) {
         if let Ok(mut s) = self.scratch.try_borrow_mut() {
-            s.recycle(fields, headers);
+            s.recycle(buffers, headers);
         }
     }
 
@@ -455,7 +466,8 @@ pub(crate) async fn serve(
         shared.in_flight.set(shared.in_flight.get() - 1);
 
         // 4. What is left of the body, then the response.
-        let reusable = conn.finish_body(seq).await;
+        // Usually the body is empty or was read whole: no future to build for that.
+        let reusable = conn.body_done(seq) || conn.finish_body(seq).await;
         if !reusable {
             conn.keep_alive.set(false);
         }
@@ -492,13 +504,13 @@ pub(crate) async fn serve(
 /// the armed one (the usual case: each keep-alive wait ends later than the last) keeps it, and
 /// when it fires early it is moved to the real deadline. So a busy keep-alive connection
 /// touches the timer heap about once per keep-alive period, not once per request.
-async fn wait_for_bytes(
-    conn: &ConnIo,
+fn wait_for_bytes<'a, 'b>(
+    conn: &'a ConnIo,
     idle: bool,
     started: Option<Instant>,
-    mut timer: Pin<&mut crate::Sleep>,
-    mut closing: Pin<&mut crate::sync::EventWait<'_>>,
-) -> Result<(), Wait> {
+    mut timer: Pin<&'a mut crate::Sleep>,
+    mut closing: Pin<&'a mut crate::sync::EventWait<'b>>,
+) -> impl Future<Output = Result<(), Wait>> + use<'a, 'b> {
     let config = &conn.shared.config;
     // The loop's wake-up time rather than a clock read: these deadlines are seconds long.
     let deadline = match started {
@@ -506,15 +518,15 @@ async fn wait_for_bytes(
         None if idle => crate::time::clock::recent() + config.keepalive_timeout,
         None => crate::time::clock::recent() + config.header_timeout,
     };
-    if conn.shared.closing.is_set() {
-        return Err(Wait::Closing);
-    }
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
-    let mut read = pin!(conn.read_more());
-    poll_fn(|cx| {
-        if let Poll::Ready(r) = read.as_mut().poll(cx) {
+    let closing_already = conn.shared.closing.is_set();
+    poll_fn(move |cx| {
+        if closing_already {
+            return Poll::Ready(Err(Wait::Closing));
+        }
+        if let Poll::Ready(r) = conn.poll_read_more(cx) {
             return Poll::Ready(match r {
                 Ok(0) => Err(Wait::Eof),
                 Ok(_) => Ok(()),
@@ -533,7 +545,6 @@ async fn wait_for_bytes(
         }
         Poll::Pending
     })
-    .await
 }
 
 /// Runs the handler, turning a panic into a 500. If it has to wait while responses are
@@ -542,22 +553,20 @@ async fn wait_for_bytes(
 /// `start` creates the handler's future. It runs inside `catch_unwind` too: a handler that
 /// is a plain `fn` returning a future (or a router/middleware bug) can panic before any
 /// future exists, and that panic would otherwise end the connection task with no response.
-async fn run_handler<F: Future<Output = Response>>(
-    conn: &ConnIo,
-    start: impl FnOnce() -> F,
-) -> Response {
-    let handler = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
-        Ok(f) => f,
-        Err(panic) => {
-            let msg = panic_message(&panic);
-            tracing::error!(panic = %msg, "handler panicked; answering 500");
-            return internal_error();
-        }
-    };
-    let mut handler = pin!(handler);
+fn run_handler<'a>(
+    conn: &'a ConnIo,
+    start: impl FnOnce() -> LocalBoxFuture<Response>,
+) -> impl Future<Output = Response> + 'a {
+    let mut handler = std::panic::catch_unwind(AssertUnwindSafe(start)).map_err(|panic| {
+        let msg = panic_message(&panic);
+        tracing::error!(panic = %msg, "handler panicked; answering 500");
+    });
+    let mut flushing = false;
     let mut flushed = false;
-    let mut flush = None;
-    poll_fn(|cx| {
+    poll_fn(move |cx| {
+        let Ok(handler) = &mut handler else {
+            return Poll::Ready(internal_error());
+        };
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)));
         match polled {
             Ok(Poll::Ready(r)) => return Poll::Ready(r),
@@ -568,19 +577,23 @@ async fn run_handler<F: Future<Output = Response>>(
                 return Poll::Ready(internal_error());
             }
         }
-        if flushed || conn.out.borrow().is_empty() {
+        if flushed {
             return Poll::Pending;
         }
-        let f = flush.get_or_insert_with(|| Box::pin(conn.flush()));
-        if f.as_mut().poll(cx).is_ready() {
+        if !flushing {
+            if conn.out.borrow().is_empty() {
+                return Poll::Pending;
+            }
+            conn.out.borrow_mut().seal();
+            flushing = true;
+        }
+        if conn.poll_flush(cx).is_ready() {
             // Errors surface again at the next flush. The handler was polled above in this
             // same poll, so its waker is registered and no wake-up can be lost.
             flushed = true;
-            flush = None;
         }
         Poll::Pending
     })
-    .await
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -420,10 +420,10 @@ impl Drop for Request {
         let mut inner = unsafe { ManuallyDrop::take(&mut self.inner) };
         // The field list's, header map's and request's allocations serve the connection's
         // next request.
-        let fields = inner.head.take_fields();
+        let buffers = inner.head.take_buffers();
         let headers = inner.headers.take();
         let conn = inner.conn.clone();
-        conn.recycle_head(fields, headers);
+        conn.recycle_head(buffers, headers);
         conn.recycle_request(Slot::empty(inner));
     }
 }
