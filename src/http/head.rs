@@ -315,7 +315,13 @@ pub(crate) fn parse(
     let mut bytes = std::mem::take(&mut scratch.head);
     bytes.clear();
     bytes.extend_from_slice(&buf[..len]);
-    buf.advance(len);
+    if len == buf.len() {
+        // The usual case, nothing pipelined behind the head: keep the buffer's start where
+        // it is, so the next read needs no compaction.
+        buf.clear();
+    } else {
+        buf.advance(len);
+    }
 
     Ok(Some(RequestHead {
         method,
