@@ -102,52 +102,45 @@ pub(crate) fn head_start(
 /// Appends the framing headers, `Date` (unless the handler set one), `Connection` and the
 /// blank line that ends the head.
 pub(crate) fn head_end(out: &mut Vec<u8>, length: Length, connection: Connection, has_date: bool) {
-    // Assembled on the stack and appended with one copy: each line is a fixed-size copy the
-    // compiler inlines, where appending line by line cost a library call per line.
-    let mut tail = Tail::default();
-    match length {
-        Length::Known(n) => {
-            tail.push(b"Content-Length: ");
-            tail.push_decimal(n);
-            tail.push(b"\r\n");
-        }
-        Length::Chunked => tail.push(b"Transfer-Encoding: chunked\r\n"),
-        Length::Unframed => {}
-    }
-    match connection {
-        Connection::Default => {}
-        Connection::KeepAlive => tail.push(b"Connection: keep-alive\r\n"),
-        Connection::Close => tail.push(b"Connection: close\r\n"),
-    }
-    if has_date {
-        tail.push(b"\r\n");
-    } else {
-        // `Date: ...\r\n\r\n`, the end of the head included.
-        date::with_line(|line| tail.push(line));
-    }
+    let mut tail = HeadBuf::new();
+    tail.end(length, connection, has_date);
     out.put_slice(tail.as_slice());
 }
 
-/// The end of a head being assembled: room for the longest framing line (a 20-digit
-/// length), `Connection`, and the `Date` line with the blank line.
-struct Tail {
-    buf: [u8; 128],
+/// Room for a whole common response: status line, a ready-made `Content-Type` line, the
+/// tail [`HeadBuf::end`] writes (at most ~100 bytes) and a small body.
+const HEAD_BUF: usize = 320;
+
+/// A response head (and possibly a small body) assembled on the stack and appended to the
+/// output with one copy: each fixed line is a copy the compiler inlines, where appending
+/// line by line cost a library call per line.
+pub(crate) struct HeadBuf {
+    buf: [u8; HEAD_BUF],
     len: usize,
 }
 
-impl Default for Tail {
-    fn default() -> Tail {
-        Tail {
-            buf: [0; 128],
+impl HeadBuf {
+    pub(crate) fn new() -> HeadBuf {
+        HeadBuf {
+            buf: [0; HEAD_BUF],
             len: 0,
         }
     }
-}
 
-impl Tail {
-    fn push(&mut self, bytes: &[u8]) {
+    /// Appends bytes the caller knows fit: fixed lines, whose total is bounded by
+    /// construction (see [`HEAD_BUF`]).
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
         self.len += bytes.len();
+    }
+
+    /// Appends `bytes` if they fit; returns whether they did.
+    pub(crate) fn try_push(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() > HEAD_BUF - self.len {
+            return false;
+        }
+        self.push(bytes);
+        true
     }
 
     fn push_decimal(&mut self, n: u64) {
@@ -160,7 +153,32 @@ impl Tail {
         self.len += digits;
     }
 
-    fn as_slice(&self) -> &[u8] {
+    /// The framing line, `Connection`, `Date` (unless the handler set one) and the blank
+    /// line that ends the head: at most 16 + 20 + 2 + 24 + 39 bytes.
+    pub(crate) fn end(&mut self, length: Length, connection: Connection, has_date: bool) {
+        match length {
+            Length::Known(n) => {
+                self.push(b"Content-Length: ");
+                self.push_decimal(n);
+                self.push(b"\r\n");
+            }
+            Length::Chunked => self.push(b"Transfer-Encoding: chunked\r\n"),
+            Length::Unframed => {}
+        }
+        match connection {
+            Connection::Default => {}
+            Connection::KeepAlive => self.push(b"Connection: keep-alive\r\n"),
+            Connection::Close => self.push(b"Connection: close\r\n"),
+        }
+        if has_date {
+            self.push(b"\r\n");
+        } else {
+            // `Date: ...\r\n\r\n`, the end of the head included.
+            date::with_line(|line| self.push(line));
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 }
@@ -216,7 +234,7 @@ mod tests {
     #[test]
     fn digits_and_chunk_sizes() {
         for n in [0u64, 7, 9, 10, 99, 100, 12345, 10u64.pow(19), u64::MAX] {
-            let mut tail = Tail::default();
+            let mut tail = HeadBuf::new();
             tail.push_decimal(n);
             assert_eq!(tail.as_slice(), n.to_string().as_bytes());
         }
@@ -236,6 +254,13 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with(" GMT\r\n\r\n"));
+        // The largest fixed head plus the longest tail leave room for a small body.
+        let mut head = HeadBuf::new();
+        head.push(b"HTTP/1.1 200 OK\r\n");
+        head.push(b"Content-Type: application/octet-stream\r\n");
+        head.end(Length::Known(u64::MAX), Connection::KeepAlive, false);
+        assert!(head.try_push(&[b'x'; 100]));
+        assert!(!head.try_push(&[b'x'; HEAD_BUF]));
         let mut out = Vec::new();
         chunk_header(&mut out, 0x1a2b);
         assert_eq!(&out[..], b"1a2b\r\n");

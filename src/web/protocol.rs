@@ -643,14 +643,30 @@ fn write_response(conn: &ConnIo, response: Response) -> (StatusCode, u64, Option
         Length::Unframed
     };
     let connection = conn.connection_header();
-    conn.with_out(|out| {
+    // The common case (200, nothing custom in the head, a small body in memory) is
+    // assembled whole on the stack and appended with one copy.
+    let plain = match response.plain_content_type_line() {
+        Some(ct_line) if status == StatusCode::OK => Some(ct_line),
+        _ => None,
+    };
+    let body_written = conn.with_out(|out| {
+        if let Some(ct_line) = plain {
+            let mut head = encode::HeadBuf::new();
+            head.push(b"HTTP/1.1 200 OK\r\n");
+            head.push(ct_line);
+            head.end(framing, connection, false);
+            let inline = matches!(&response.body, Body::Full(b) if allows_body && head.try_push(b));
+            out.extend_from_slice(head.as_slice());
+            return inline;
+        }
         let has_date =
             encode::head_start(out, status, response.custom_reason(), response.headers());
         response.content_type_line(out);
         encode::head_end(out, framing, connection, has_date);
+        false
     });
     let file = match response.body {
-        Body::Full(b) if allows_body && !b.is_empty() => {
+        Body::Full(b) if allows_body && !b.is_empty() && !body_written => {
             conn.queue_bytes(b);
             None
         }

@@ -100,7 +100,13 @@ impl Request {
         conn: Rc<ConnIo>,
     ) -> Request {
         let target = head.target();
-        let path_end = memchr::memchr(b'?', target).unwrap_or(target.len());
+        // Most targets are short, where a plain scan beats memchr's setup.
+        let query_at = if target.len() < 64 {
+            target.iter().position(|&b| b == b'?')
+        } else {
+            memchr::memchr(b'?', target)
+        };
+        let path_end = query_at.unwrap_or(target.len());
         let slot = conn.spare_request().unwrap_or_else(Slot::new);
         let inner = slot.fill(Inner {
             head,

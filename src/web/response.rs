@@ -294,6 +294,19 @@ impl Response {
         Ok(())
     }
 
+    /// For the common response — standard reason, no headers of its own, no or a common
+    /// content type — the ready-made `Content-Type` line (`b""` for none), so the whole head
+    /// can be written at once; `None` when the general path is needed.
+    pub(crate) fn plain_content_type_line(&self) -> Option<&'static [u8]> {
+        if self.extra.is_some() {
+            return None;
+        }
+        match self.content_type.as_deref() {
+            None => Some(b""),
+            ct => ready_content_type_line(ct, self.charset.as_deref()),
+        }
+    }
+
     /// The `Content-Type` line for the head, if any.
     pub(crate) fn content_type_line(&self, out: &mut Vec<u8>) {
         content_type_line(
@@ -429,6 +442,20 @@ pub fn json_response<T: serde::Serialize + ?Sized>(data: &T) -> Response {
     }
 }
 
+/// The common content types as one ready-made line each, and no line (`b""`) for none.
+pub(crate) fn ready_content_type_line(
+    content_type: Option<&str>,
+    charset: Option<&str>,
+) -> Option<&'static [u8]> {
+    match (content_type?, charset) {
+        ("text/plain", Some("utf-8")) => Some(b"Content-Type: text/plain; charset=utf-8\r\n"),
+        ("text/html", Some("utf-8")) => Some(b"Content-Type: text/html; charset=utf-8\r\n"),
+        ("application/json", None) => Some(b"Content-Type: application/json\r\n"),
+        ("application/octet-stream", None) => Some(b"Content-Type: application/octet-stream\r\n"),
+        _ => None,
+    }
+}
+
 /// Appends the `Content-Type` line for a head (of a [`Response`] or a
 /// [`StreamResponse`](super::StreamResponse)).
 pub(crate) fn content_type_line(
@@ -444,17 +471,7 @@ pub(crate) fn content_type_line(
     if !headers.is_empty() && headers.contains_key(header::CONTENT_TYPE) {
         return;
     }
-    // The common types as one ready-made line each.
-    let ready: Option<&[u8]> = match (content_type, charset) {
-        (Some("text/plain"), Some("utf-8")) => Some(b"Content-Type: text/plain; charset=utf-8\r\n"),
-        (Some("text/html"), Some("utf-8")) => Some(b"Content-Type: text/html; charset=utf-8\r\n"),
-        (Some("application/json"), None) => Some(b"Content-Type: application/json\r\n"),
-        (Some("application/octet-stream"), None) => {
-            Some(b"Content-Type: application/octet-stream\r\n")
-        }
-        _ => None,
-    };
-    if let Some(line) = ready {
+    if let Some(line) = ready_content_type_line(content_type, charset) {
         out.extend_from_slice(line);
         return;
     }
