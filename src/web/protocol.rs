@@ -196,7 +196,7 @@ impl ConnIo {
         f(self.out.borrow_mut().buf())
     }
 
-    /// A finished request's field list and header map, kept for the next head.
+    /// A finished request's head buffers and header map, kept for the next head.
     pub(crate) fn recycle_head(
         &self,
         buffers: (Vec<head::FieldPos>, Vec<u8>),
