@@ -1,19 +1,12 @@
 //! Runs the seed demos (built by `cargo test` alongside the tests) and checks that each prints
 //! what its seed shows.
 
-use std::path::PathBuf;
+mod process_support;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/examples/<name>`, next to this test's own `deps/` directory.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    profile_dir.join("examples").join(name)
-}
+use process_support::{example, free_port, start_example};
 
 fn run(name: &str) -> (Vec<String>, Duration) {
     let path = example(name);
@@ -64,38 +57,12 @@ fn a_b_interleave_alternates() {
     );
 }
 
-/// Kills the child when the test ends, pass or fail, so no server outlives the test.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port nobody listens on right now (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn echo_server_answers_each_client_with_its_own_address() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let port = free_port();
-    let mut child = Reaped(
-        Command::new(example("echo_server"))
-            .args(["--port", &port.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start echo_server"),
-    );
-    let mut banner = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    assert_eq!(banner.trim_end(), format!("Serving on 127.0.0.1:{port}"));
+    use std::io::{Read, Write};
+    // Bound for the whole test: dropping it kills the server.
+    let (_server, port, banner) = start_example("echo_server");
+    assert_eq!(banner, format!("Serving on 127.0.0.1:{port}"));
 
     let clients: Vec<_> = (0..3)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())

@@ -3,6 +3,7 @@
 //! `examples/web_app.rs` and `examples/web_ids.rs` served in-process (`web_ids` binds the
 //! fixed port 9977 in its `main`, which a test must not depend on).
 
+mod process_support;
 mod web_app_support;
 
 #[path = "../examples/web_ids.rs"]
@@ -13,66 +14,20 @@ mod web_ids;
 #[allow(dead_code)] // the example's `main` and argument parsing
 mod web_app_example;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use http::Method;
 use kettle::web::TestClient;
+use process_support::{example, start_example, Reaped};
 use web_app_support::{curl, raw, RawResponse};
-
-/// `target/<profile>/examples/<name>`, next to this test's own `deps/` directory (built by
-/// `cargo test` with the tests).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test` (which builds the examples) or \
-         `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
-
-/// Kills the child when the test ends, pass or fail, so no server outlives the test.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port nobody listens on right now (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// Starts `web_app --port <free>` and waits for its banner.
 fn start_web_app() -> (Reaped, SocketAddr) {
-    let port = free_port();
-    let mut child = Reaped(
-        Command::new(example("web_app"))
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start web_app"),
-    );
-    let mut banner = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
+    let (child, port, banner) = start_example("web_app");
     assert_eq!(
-        banner.trim_end(),
+        banner,
         format!("Server started at http://127.0.0.1:{port}...")
     );
     (child, SocketAddr::from(([127, 0, 0, 1], port)))

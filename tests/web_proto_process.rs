@@ -3,58 +3,23 @@
 //! `Expect: 100-continue` and chunked bodies). The curl tests skip when curl is not
 //! installed.
 
+mod process_support;
 mod web_proto_support;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use process_support::{free_port, start_example, Reaped};
 use web_proto_support::*;
 
 // --- the web_app example under SIGTERM ---------------------------------------------------------
 
-/// `target/<profile>/examples/<name>`, next to this test's own `deps/` directory.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    profile_dir.join("examples").join(name)
-}
-
-/// Kills the child when the test ends, pass or fail, so no server outlives the test.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn web_app_serves_and_exits_cleanly_on_sigterm() {
-    let port = free_port();
-    let mut child = Reaped(
-        Command::new(example("web_app"))
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start web_app"),
-    );
-    let mut banner = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
+    let (mut child, port, banner) = start_example("web_app");
     assert_eq!(
-        banner.trim_end(),
+        banner,
         format!("Server started at http://127.0.0.1:{port}...")
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -93,18 +58,7 @@ fn web_app_serves_and_exits_cleanly_on_sigterm() {
 
 #[test]
 fn web_app_finishes_a_request_in_flight_when_terminated() {
-    let port = free_port();
-    let mut child = Reaped(
-        Command::new(example("web_app"))
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start web_app"),
-    );
-    let mut banner = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
+    let (mut child, port, _banner) = start_example("web_app");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut c = Conn::open(addr);
     // /hello sleeps half a second; the signal arrives while it sleeps.
