@@ -5,6 +5,11 @@
 //! mapped. Free stacks beyond [`HOT_STACKS`] give their pages back to the kernel
 //! (`MADV_DONTNEED`), so a burst of 100,000 green threads leaves address space behind but no
 //! memory. See the module above for the invariants.
+//!
+//! System calls are batched where the kernel allows: `process_madvise` on our own process
+//! takes up to 1,024 ranges at once, so a slab's 64 guards cost one call and trimming gives
+//! back 512 stacks per call. (Committing each new stack's first page in one such call was
+//! tried: it is the same kernel work as the 64 page faults, and no faster.) Where `process_madvise` refuses, one `madvise` per range does the same.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,8 +37,9 @@ const GUARD_SIZE: usize = 16 * 1024;
 /// Stacks per slab (one `mmap` each).
 const SLAB_STACKS: usize = 64;
 
-/// Free stacks per size that keep their memory, for the next spawns to reuse warm.
-const HOT_STACKS: usize = 64;
+/// Free stacks per size that may keep their memory, for the next spawns to reuse warm; past
+/// this many, the oldest half give their pages back in one batch.
+const HOT_STACKS: usize = 1024;
 
 /// `madvise` advice that installs a guard region without splitting the mapping (Linux 6.13).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -141,17 +147,32 @@ struct Slab {
     registered: Option<usize>,
 }
 
-/// Free stacks of one usable size.
+/// Free stacks of one usable size, as `(top, slab)`.
 #[derive(Default)]
 struct SizeClass {
-    /// `(top, slab)` of each free stack, most recently freed last (reused first: warm).
-    free: Vec<(usize, usize)>,
+    /// Freed stacks that may still hold pages, most recently freed last (reused first: warm).
+    hot: Vec<(usize, usize)>,
+    /// Stacks holding no pages: trimmed, or never used.
+    cold: Vec<(usize, usize)>,
+}
+
+impl SizeClass {
+    fn pop(&mut self) -> Option<(usize, usize)> {
+        self.hot.pop().or_else(|| self.cold.pop())
+    }
+
+    fn len(&self) -> usize {
+        self.hot.len() + self.cold.len()
+    }
 }
 
 /// A thread's stacks.
 #[derive(Default)]
 struct Pool {
     slabs: Vec<Slab>,
+    /// Stacks of [`DEFAULT_STACK_SIZE`]: nearly all of them, so kept out of the map.
+    default: SizeClass,
+    /// Stacks of every other size, by size.
     classes: HashMap<usize, SizeClass>,
     /// Stacks owned by coroutines right now, for the error message when mapping fails.
     in_use: usize,
@@ -160,15 +181,12 @@ struct Pool {
 impl Pool {
     fn take(&mut self, size: usize) -> io::Result<PooledStack> {
         let size = round_up(size.max(MIN_STACK_SIZE), page_size());
-        let found = self.classes.entry(size).or_default().free.pop();
+        let found = self.class(size).pop();
         let (top, slab) = match found {
             Some(found) => found,
             None => {
                 self.map_slab(size)?;
-                self.classes
-                    .get_mut(&size)
-                    .and_then(|class| class.free.pop())
-                    .expect("a new slab has free stacks")
+                self.class(size).pop().expect("a new slab has free stacks")
             }
         };
         self.slabs[slab].out += 1;
@@ -181,20 +199,29 @@ impl Pool {
         })
     }
 
+    fn class(&mut self, size: usize) -> &mut SizeClass {
+        if size == DEFAULT_STACK_SIZE {
+            &mut self.default
+        } else {
+            self.classes.entry(size).or_default()
+        }
+    }
+
     fn give_back(&mut self, top: usize, size: usize, slab: usize) {
         self.in_use -= 1;
         self.slabs[slab].out -= 1;
-        let class = self.classes.entry(size).or_default();
-        if class.free.len() >= HOT_STACKS {
-            // Enough warm stacks are kept; this one gives its pages back. The guard region
-            // survives MADV_DONTNEED (it is part of the page tables' guard markers, or the
-            // mapping's protection in the fallback).
-            // SAFETY: the range is this stack's usable part, owned by nobody now.
-            unsafe {
-                libc::madvise((top - size) as *mut libc::c_void, size, libc::MADV_DONTNEED);
-            }
+        let class = self.class(size);
+        class.hot.push((top, slab));
+        if class.hot.len() > HOT_STACKS {
+            // The oldest half give their pages back, in one batch. The guard regions survive
+            // MADV_DONTNEED (guard markers, or the mapping's protection in the fallback).
+            let old: Vec<(usize, usize)> = class.hot.drain(..HOT_STACKS / 2).collect();
+            let ranges: Vec<(usize, usize)> =
+                old.iter().map(|&(top, _)| (top - size, size)).collect();
+            // SAFETY: each range is the usable part of a free stack, owned by nobody.
+            unsafe { advise_all(&ranges, libc::MADV_DONTNEED) };
+            class.cold.extend(old);
         }
-        class.free.push((top, slab));
     }
 
     /// Maps a slab of stacks of `size` usable bytes, installs the guards and puts the stacks
@@ -220,12 +247,13 @@ impl Pool {
         // Huge pages would commit 2 MiB where a coroutine touched 4 KiB.
         // SAFETY: advice on our own fresh mapping.
         unsafe { libc::madvise(base as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE) };
-        for i in 0..SLAB_STACKS {
-            if let Err(e) = install_guard(base + i * stride) {
-                // SAFETY: unmapping the mapping made above; no stack of it was handed out.
-                unsafe { libc::munmap(base as *mut libc::c_void, len) };
-                return Err(self.mapping_error("guard page", e));
-            }
+        let guards: Vec<(usize, usize)> = (0..SLAB_STACKS)
+            .map(|i| (base + i * stride, GUARD_SIZE))
+            .collect();
+        if let Err(e) = install_guards(&guards) {
+            // SAFETY: unmapping the mapping made above; no stack of it was handed out.
+            unsafe { libc::munmap(base as *mut libc::c_void, len) };
+            return Err(self.mapping_error("guard page", e));
         }
         let index = self.slabs.len();
         let registered = overflow::register_slab(base, len, stride, GUARD_SIZE);
@@ -235,9 +263,9 @@ impl Pool {
             out: 0,
             registered,
         });
-        let class = self.classes.entry(size).or_default();
+        let class = self.class(size);
         // Lowest stack last, so it is handed out first.
-        class.free.extend(
+        class.cold.extend(
             (0..SLAB_STACKS)
                 .rev()
                 .map(|i| (base + i * stride + stride, index)),
@@ -273,13 +301,92 @@ impl Pool {
     }
 }
 
-/// Makes `[at, at + GUARD_SIZE)` fault on access.
-fn install_guard(at: usize) -> io::Result<()> {
-    let ptr = at as *mut libc::c_void;
+/// The most ranges one `process_madvise` call takes (`IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
+/// A pidfd for this process, for `process_madvise`; reopened after a fork (a child must never
+/// advise its parent's memory through an inherited pidfd).
+fn self_pidfd() -> Option<libc::c_int> {
+    use std::sync::atomic::AtomicI32;
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    static PID: AtomicI32 = AtomicI32::new(0);
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    if PID.load(Ordering::Acquire) == pid {
+        let fd = FD.load(Ordering::Acquire);
+        return (fd >= 0).then_some(fd);
+    }
+    // SAFETY: pidfd_open with our own pid and no flags.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    let fd = if fd >= 0 {
+        // SAFETY: setting close-on-exec on a descriptor we own.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        fd
+    } else {
+        -1
+    };
+    // Two threads racing here may each open one; the loser's is closed.
+    let old = FD.swap(fd, Ordering::AcqRel);
+    if old >= 0 && PID.load(Ordering::Acquire) == pid {
+        // SAFETY: a descriptor this process opened for itself and no longer publishes.
+        unsafe { libc::close(old) };
+    }
+    PID.store(pid, Ordering::Release);
+    (fd >= 0).then_some(fd)
+}
+
+/// Applies `advice` to every `(start, len)` range: in batches through `process_madvise`
+/// where the kernel allows it for this advice, else one `madvise` each. Returns whether all
+/// succeeded.
+///
+/// # Safety
+///
+/// The ranges must be parts of this module's own mappings that the advice may touch (no live
+/// coroutine frames for `MADV_DONTNEED`).
+unsafe fn advise_all(ranges: &[(usize, usize)], advice: libc::c_int) -> bool {
+    if let Some(pidfd) = self_pidfd() {
+        let mut all = true;
+        for chunk in ranges.chunks(IOV_MAX) {
+            let iov: Vec<libc::iovec> = chunk
+                .iter()
+                .map(|&(start, len)| libc::iovec {
+                    iov_base: start as *mut libc::c_void,
+                    iov_len: len,
+                })
+                .collect();
+            let total: usize = chunk.iter().map(|&(_, len)| len).sum();
+            // SAFETY: iov describes ranges of our own mappings (the caller's contract).
+            let done = unsafe {
+                libc::syscall(
+                    libc::SYS_process_madvise,
+                    pidfd,
+                    iov.as_ptr(),
+                    iov.len(),
+                    advice,
+                    0,
+                )
+            };
+            if done < 0 || done as usize != total {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return true;
+        }
+    }
+    // Every advice used here is idempotent, so ranges a partial batch did are simply redone.
+    ranges.iter().all(|&(start, len)| {
+        // SAFETY: as above.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, advice) == 0 }
+    })
+}
+
+/// Makes each `(start, GUARD_SIZE)` range fault on access.
+fn install_guards(guards: &[(usize, usize)]) -> io::Result<()> {
     if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT {
-        // SAFETY: advice on a range of our own mapping that holds no data.
-        let r = unsafe { libc::madvise(ptr, GUARD_SIZE, MADV_GUARD_INSTALL) };
-        if r == 0 {
+        // SAFETY: the ranges are guard-to-be parts of a fresh mapping of ours, holding no data.
+        if unsafe { advise_all(guards, MADV_GUARD_INSTALL) } {
             GUARD_MODE.store(GUARD_MADVISE, Ordering::Relaxed);
             return Ok(());
         }
@@ -287,15 +394,16 @@ fn install_guard(at: usize) -> io::Result<()> {
         if err.raw_os_error() != Some(libc::EINVAL) || GUARD_MODE.load(Ordering::Relaxed) != 0 {
             return Err(err);
         }
-        // EINVAL on the first try: a kernel without guard regions.
+        // EINVAL on the first try: a kernel without guard regions (before 6.13).
         GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
     }
-    // SAFETY: as above; this splits the mapping (two mappings per stack).
-    if unsafe { libc::mprotect(ptr, GUARD_SIZE, libc::PROT_NONE) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    for &(start, len) in guards {
+        // SAFETY: as above; this splits the mapping (two mappings per stack).
+        if unsafe { libc::mprotect(start as *mut libc::c_void, len, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
+    Ok(())
 }
 
 impl Drop for Pool {
@@ -331,7 +439,7 @@ pub fn pool_stats() -> PoolStats {
         let pool = pool.borrow();
         PoolStats {
             in_use: pool.in_use,
-            free: pool.classes.values().map(|c| c.free.len()).sum(),
+            free: pool.default.len() + pool.classes.values().map(SizeClass::len).sum::<usize>(),
             slabs: pool.slabs.len(),
         }
     })
