@@ -55,19 +55,13 @@ pub struct Generator<S: 'static, Y: 'static, R: 'static = ()> {
     coroutine: Coroutine<S, Y, R, PooledStack>,
 }
 
-/// The handle a generator's closure uses to yield (see [`Generator`]).
-#[repr(transparent)]
-pub struct Yielder<S, Y> {
-    inner: corosensei::Yielder<S, Y>,
+/// The handle a generator's closure uses to yield (see [`Generator`]). It lives on the
+/// generator's stack for as long as the generator runs.
+pub struct Yielder<'a, S, Y> {
+    inner: &'a corosensei::Yielder<S, Y>,
 }
 
-impl<S, Y> Yielder<S, Y> {
-    fn wrap(inner: &corosensei::Yielder<S, Y>) -> &Yielder<S, Y> {
-        // SAFETY: `Yielder` is a `repr(transparent)` wrapper around the corosensei type, so
-        // the two references have the same layout and lifetime.
-        unsafe { &*(inner as *const corosensei::Yielder<S, Y> as *const Yielder<S, Y>) }
-    }
-
+impl<S, Y> Yielder<'_, S, Y> {
     /// Hands `value` to the caller of [`Generator::send`] and pauses; returns the value of the
     /// next `send` (Python's `received = yield value`).
     ///
@@ -128,7 +122,7 @@ impl<S, Y, R> Generator<S, Y, R> {
     /// [`try_with_stack_size`]: Self::try_with_stack_size
     pub fn new<F>(body: F) -> Generator<S, Y, R>
     where
-        F: FnOnce(&Yielder<S, Y>, S) -> R + 'static,
+        F: FnOnce(&Yielder<'_, S, Y>, S) -> R + 'static,
     {
         Self::with_stack_size(DEFAULT_STACK_SIZE, body)
     }
@@ -136,7 +130,7 @@ impl<S, Y, R> Generator<S, Y, R> {
     /// [`new`](Self::new) with a stack of at least `size` bytes.
     pub fn with_stack_size<F>(size: usize, body: F) -> Generator<S, Y, R>
     where
-        F: FnOnce(&Yielder<S, Y>, S) -> R + 'static,
+        F: FnOnce(&Yielder<'_, S, Y>, S) -> R + 'static,
     {
         match Self::try_with_stack_size(size, body) {
             Ok(g) => g,
@@ -147,11 +141,11 @@ impl<S, Y, R> Generator<S, Y, R> {
     /// [`with_stack_size`](Self::with_stack_size), returning a failure to get a stack.
     pub fn try_with_stack_size<F>(size: usize, body: F) -> std::io::Result<Generator<S, Y, R>>
     where
-        F: FnOnce(&Yielder<S, Y>, S) -> R + 'static,
+        F: FnOnce(&Yielder<'_, S, Y>, S) -> R + 'static,
     {
         let stack = PooledStack::new(size)?;
         let coroutine = Coroutine::with_stack(stack, move |yielder, first| {
-            body(Yielder::wrap(yielder), first)
+            body(&Yielder { inner: yielder }, first)
         });
         Ok(Generator { coroutine })
     }

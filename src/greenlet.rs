@@ -54,6 +54,7 @@ use std::rc::Rc;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::coro::stack::PooledStack;
+use crate::coro::suspend::Suspender;
 use crate::coro::DEFAULT_STACK_SIZE;
 use crate::error::{Error, Result};
 
@@ -229,15 +230,8 @@ impl<V: 'static> Greenlet<V> {
         if me.is_main() {
             trampoline(target);
         } else {
-            let marker = 0u8;
-            let sp = &marker as *const u8 as usize;
-            assert!(
-                sp >= me.bottom && sp < me.top,
-                "Greenlet::switch called from a generator running inside a greenlet"
-            );
-            // SAFETY: `me` is running (it is CURRENT) on its own stack (checked above), so its
-            // yielder, at the base of that stack, is live.
-            unsafe { (*me.yielder.get()).suspend(target) };
+            Suspender::new(me.yielder.get(), me.bottom, me.top)
+                .suspend("kettle::greenlet::Greenlet::switch", target);
         }
         take_transfer::<V>()
     }

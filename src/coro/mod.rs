@@ -1,5 +1,5 @@
 //! Stackful coroutines: the one module with `unsafe` code for generators, greenlets and green
-//! threads.
+//! threads (`generator.rs`, `greenlet.rs` and `green/` have none).
 //!
 //! The context switch itself is `corosensei`'s (no assembly of ours). What this module adds is
 //! the memory the coroutines run on and what happens when a coroutine runs off the end of it.
@@ -21,7 +21,14 @@
 //! 3. **Slabs are never unmapped while a stack in them is out of the pool.** A slab is unmapped
 //!    only when its thread's pool is destroyed and every stack of the slab is back; otherwise
 //!    it is leaked, never freed under a coroutine.
-//! 4. **The overflow handler only reads.** The `SIGSEGV`/`SIGBUS` handler (`overflow.rs`) runs
+//! 4. **A yielder is used only on its own coroutine's stack, while that coroutine lives.**
+//!    Greenlets and green threads keep corosensei's yielder as a pointer; [`suspend::Suspender`]
+//!    checks at run time that the caller runs on that coroutine's stack (so a generator
+//!    nested inside cannot suspend the wrong frames) before using it.
+//! 5. **The green context is lent, never kept.** The thread-local pointer to a green thread's
+//!    [`context::Ctx`] is set only while the poll frame owning it is on the stack, and the
+//!    `Ctx` is reachable only inside [`context::with_current`]'s closure.
+//! 6. **The overflow handler only reads.** The `SIGSEGV`/`SIGBUS` handler (`overflow.rs`) runs
 //!    on the thread's alternate signal stack, reads a fixed table of atomics (slab ranges) and
 //!    a `const`-initialised thread-local, calls `write(2)` and `abort(3)`, and otherwise
 //!    chains to the handler installed before it. It allocates nothing and takes no lock.
@@ -33,7 +40,9 @@
 //! trampoline, green-thread context) are covered by ordinary tests, and the overflow report by
 //! a test that overflows a stack in a child process.
 
+pub(crate) mod context;
 pub(crate) mod overflow;
 pub(crate) mod stack;
+pub(crate) mod suspend;
 
 pub use stack::DEFAULT_STACK_SIZE;

@@ -4,7 +4,7 @@
 //! The handler is installed once per process, before the first slab of stacks is mapped, and
 //! chains to whatever handler was there before (normally the standard library's, which reports
 //! overflows of thread stacks). Everything it reads is a table of atomics and a
-//! `const`-initialised thread-local: no allocation, no lock (module invariant 4).
+//! `const`-initialised thread-local: no allocation, no lock (module invariant 6).
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;

@@ -47,7 +47,6 @@
 //! error for its joiners and the loop goes on. Closing the loop (or dropping a green thread's
 //! task) kills what is left the same way. Green threads never leave their loop's thread.
 
-mod context;
 pub mod net;
 mod thread;
 pub mod time;

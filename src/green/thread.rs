@@ -1,6 +1,5 @@
 //! A green thread is a task whose future resumes a coroutine.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -9,9 +8,10 @@ use std::task::{Context, Poll, Waker};
 
 use corosensei::{Coroutine, CoroutineResult};
 
-use super::context::{self, Ctx, Enter};
+use crate::coro::context::{self, Ctx, Enter};
 use crate::coro::overflow;
 use crate::coro::stack::PooledStack;
+use crate::coro::suspend::Suspender;
 use crate::coro::DEFAULT_STACK_SIZE;
 use crate::error::{Error, Result};
 use crate::task::{Task, TaskRef};
@@ -86,7 +86,7 @@ where
         let coroutine =
             Coroutine::with_stack(stack, move |yielder: &corosensei::Yielder<(), ()>, ()| {
                 // Publish the yielder to the poll that resumed us; it keeps it for later polls.
-                context::current("green thread start").yielder.set(yielder);
+                context::with_current("green thread start", |ctx| ctx.publish(yielder));
                 match catch_unwind(AssertUnwindSafe(body)) {
                     Ok(value) => Ok(value),
                     Err(payload) if payload.is::<GreenExit>() => Err(Error::cancelled()),
@@ -108,13 +108,7 @@ where
 impl<T: 'static> Running<T> {
     /// Resumes the coroutine with `waker` as the green thread's waker.
     fn resume(&mut self, waker: &Waker, teardown: bool) -> CoroutineResult<(), Result<T>> {
-        let ctx = Ctx {
-            waker,
-            yielder: Cell::new(self.yielder),
-            bottom: self.bottom,
-            top: self.top,
-            teardown,
-        };
+        let ctx = Ctx::new(waker, self.yielder, self.bottom, self.top, teardown);
         let (name, name_len) = match &self.name {
             Some(n) => (n.as_ptr(), n.len()),
             None => (std::ptr::null(), 0),
@@ -130,7 +124,7 @@ impl<T: 'static> Running<T> {
             self.coroutine.resume(())
         };
         overflow::set_running(prev_running);
-        self.yielder = ctx.yielder.get();
+        self.yielder = ctx.yielder();
         result
     }
 }
@@ -217,26 +211,29 @@ pub fn wait<F: Future>(future: F) -> F::Output {
 
 /// [`wait`], naming `function` if called outside a green thread.
 pub(crate) fn wait_named<F: Future>(function: &str, future: F) -> F::Output {
+    enum Step<T> {
+        Done(T),
+        Suspend(Suspender<()>),
+        Exit,
+    }
     let mut future = std::pin::pin!(future);
     loop {
-        let (waker, yielder) = {
-            let ctx = context::current(function);
+        let step = context::with_current(function, |ctx| {
             if ctx.teardown && !std::thread::panicking() {
                 // Killed: unwind from this switch (gevent raises GreenletExit here). While
                 // already unwinding, a destructor's wait is let through instead.
-                resume_unwind(Box::new(GreenExit));
+                return Step::Exit;
             }
-            (ctx.waker as *const Waker, ctx.yielder.get())
-        };
-        // SAFETY: the waker lives in the poll frame that resumed us, which stays on the loop's
-        // stack until we suspend below; it is not used after that.
-        let waker = unsafe { &*waker };
-        if let Poll::Ready(value) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-            return value;
+            match future.as_mut().poll(&mut Context::from_waker(ctx.waker)) {
+                Poll::Ready(value) => Step::Done(value),
+                Poll::Pending => Step::Suspend(ctx.suspender()),
+            }
+        });
+        match step {
+            Step::Done(value) => return value,
+            Step::Suspend(suspender) => suspender.suspend(function, ()),
+            Step::Exit => resume_unwind(Box::new(GreenExit)),
         }
-        // SAFETY: the yielder sits at the base of this green thread's stack for its whole
-        // life, and we are running on that stack (checked by `current`).
-        unsafe { (*yielder).suspend(()) };
     }
 }
 
@@ -385,7 +382,7 @@ impl Eq for GreenRef {}
 ///
 /// Outside a green thread.
 pub fn getcurrent() -> GreenRef {
-    context::current("kettle::green::getcurrent");
+    context::with_current("kettle::green::getcurrent", |_| ());
     let task =
         crate::task::current_task().expect("a green thread always runs inside its task's poll");
     GreenRef { task }

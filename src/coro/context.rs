@@ -1,32 +1,67 @@
 //! Where a green thread's blocking-looking calls find their way back to the loop.
 //!
 //! While the loop polls a green thread's task, the task's poll frame holds a [`Ctx`] (the
-//! task's waker and the coroutine's yielder) and a thread-local points at it. A green call
-//! such as [`wait`](super::wait) finds it there, polls its future with the task's waker and,
-//! if the future is not ready, suspends the coroutine: the poll returns `Pending`, the loop
-//! runs everything else, and the waker brings the task (and so the coroutine) back.
+//! task's waker and the coroutine's [`Suspender`]) and a thread-local points at it. A green
+//! call such as `green::wait` reaches it through [`with_current`], polls its future with the
+//! task's waker and, if the future is not ready, suspends the coroutine: the poll returns
+//! `Pending`, the loop runs everything else, and the waker brings the task (and so the
+//! coroutine) back.
 //!
-//! The pointer is valid exactly while the poll frame is on the loop's stack, which is exactly
-//! while code on the green thread's stack runs; it is re-read after every suspension, never
-//! kept across one.
+//! The pointer is set only while the poll frame that owns the `Ctx` is on the stack
+//! ([`Enter`]), and the `Ctx` is lent only for the duration of a closure, so no reference to
+//! it outlives the poll.
 
 use std::cell::Cell;
 use std::task::Waker;
 
 use corosensei::Yielder;
 
+use super::suspend::Suspender;
+
 /// What a running green thread needs from the poll that resumed it.
 pub(crate) struct Ctx<'a> {
     /// The waker of the green thread's task, for the futures it waits on.
     pub(crate) waker: &'a Waker,
-    /// The coroutine's yielder; null until the coroutine has started and published it.
-    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
-    /// The green thread's stack, `[bottom, top)`: code running on another stack (a generator
-    /// or greenlet inside the green thread) must not suspend the green thread.
-    pub(crate) bottom: usize,
-    pub(crate) top: usize,
+    /// The coroutine's yielder (null until the coroutine has started and published it).
+    yielder: Cell<*const Yielder<(), ()>>,
+    /// The green thread's stack, `[bottom, top)`.
+    bottom: usize,
+    top: usize,
     /// The green thread is being killed (its task was cancelled or dropped): waits unwind.
     pub(crate) teardown: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        waker: &'a Waker,
+        yielder: *const Yielder<(), ()>,
+        bottom: usize,
+        top: usize,
+        teardown: bool,
+    ) -> Self {
+        Ctx {
+            waker,
+            yielder: Cell::new(yielder),
+            bottom,
+            top,
+            teardown,
+        }
+    }
+
+    /// Records the coroutine's yielder, which it publishes when it starts.
+    pub(crate) fn publish(&self, yielder: &Yielder<(), ()>) {
+        self.yielder.set(yielder);
+    }
+
+    /// The yielder, to keep for the next poll.
+    pub(crate) fn yielder(&self) -> *const Yielder<(), ()> {
+        self.yielder.get()
+    }
+
+    /// How to suspend the green thread.
+    pub(crate) fn suspender(&self) -> Suspender<()> {
+        Suspender::new(self.yielder.get(), self.bottom, self.top)
+    }
 }
 
 thread_local! {
@@ -55,11 +90,13 @@ impl Drop for Enter {
     }
 }
 
-/// The current green context, checked: called outside a green thread (or on a generator's or
-/// greenlet's stack inside one) this panics with a message naming `function`.
+/// Runs `f` with the current green context.
 ///
-/// The returned reference must not be kept across a suspension.
-pub(crate) fn current(function: &str) -> &'static Ctx<'static> {
+/// # Panics
+///
+/// Outside a green thread, or on a generator's or greenlet's stack inside one, with a message
+/// naming `function`.
+pub(crate) fn with_current<R>(function: &str, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
     let ptr = CURRENT.with(|c| c.get());
     if ptr.is_null() {
         panic!(
@@ -68,7 +105,8 @@ pub(crate) fn current(function: &str) -> &'static Ctx<'static> {
              (async code awaits instead)"
         );
     }
-    // SAFETY: non-null only while the poll frame owning the Ctx is on the stack (Enter).
+    // SAFETY: non-null only while the poll frame owning the Ctx is on the stack (Enter), and
+    // the reference does not escape `f`.
     let ctx = unsafe { &*ptr };
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
@@ -78,7 +116,7 @@ pub(crate) fn current(function: &str) -> &'static Ctx<'static> {
              only the green thread's own code can suspend it"
         );
     }
-    ctx
+    f(ctx)
 }
 
 /// Whether the calling code runs on a green thread (its own stack).
@@ -87,7 +125,7 @@ pub(crate) fn in_green_thread() -> bool {
     if ptr.is_null() {
         return false;
     }
-    // SAFETY: as in `current`.
+    // SAFETY: as in `with_current`.
     let ctx = unsafe { &*ptr };
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
