@@ -40,6 +40,9 @@ static TABLE: [Entry; TABLE_SIZE] = [EMPTY; TABLE_SIZE];
 /// One past the highest entry ever used, so the handler does not scan the whole table.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 
+/// Where the next registration starts looking for a free entry.
+static HINT: AtomicUsize = AtomicUsize::new(0);
+
 /// Records a slab for the handler. Returns its entry, or `None` when the table is full.
 pub(crate) fn register_slab(
     start: usize,
@@ -49,7 +52,10 @@ pub(crate) fn register_slab(
 ) -> Option<usize> {
     install_once();
     ensure_alternate_stack();
-    for (i, entry) in TABLE.iter().enumerate() {
+    // Start after the last entry taken, so registering n slabs is O(n), not O(n²).
+    let hint = HINT.load(Ordering::Relaxed);
+    for i in (hint..TABLE_SIZE).chain(0..hint) {
+        let entry = &TABLE[i];
         if entry
             .start
             .compare_exchange(0, RESERVED, Ordering::Acquire, Ordering::Relaxed)
@@ -60,6 +66,7 @@ pub(crate) fn register_slab(
             entry.guard.store(guard, Ordering::Relaxed);
             entry.start.store(start, Ordering::Release);
             HIGH.fetch_max(i + 1, Ordering::AcqRel);
+            HINT.store(i + 1, Ordering::Relaxed);
             return Some(i);
         }
     }
