@@ -41,6 +41,12 @@ const SLAB_STACKS: usize = 64;
 /// this many, the oldest half give their pages back in one batch.
 const HOT_STACKS: usize = 1024;
 
+/// `KETTLE_CORO_GUARDS=mprotect` makes guard regions the way kernels before 6.13 need, so the
+/// fallback (and the limit it runs into) can be tested on any kernel.
+fn forced_mprotect() -> bool {
+    std::env::var_os("KETTLE_CORO_GUARDS").is_some_and(|v| v == "mprotect")
+}
+
 /// `madvise` advice that installs a guard region without splitting the mapping (Linux 6.13).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
@@ -280,9 +286,10 @@ impl Pool {
         let hint = if err.raw_os_error() == Some(libc::ENOMEM) {
             if guards_split_mappings() {
                 format!(
-                    "; this kernel has no guard regions (Linux 6.13+), so each stack costs two \
-                     memory mappings and vm.max_map_count ({limit}) is the likely limit: raise \
-                     it or use smaller/fewer stacks"
+                    "; guard pages are made with mprotect here (MADV_GUARD_INSTALL needs Linux \
+                     6.13+), so each stack costs two memory mappings and vm.max_map_count \
+                     ({limit}) is the likely limit: raise it (sysctl vm.max_map_count) or run \
+                     fewer green threads at once"
                 )
             } else {
                 format!("; out of memory or of memory mappings (vm.max_map_count = {limit})")
@@ -384,6 +391,9 @@ unsafe fn advise_all(ranges: &[(usize, usize)], advice: libc::c_int) -> bool {
 
 /// Makes each `(start, GUARD_SIZE)` range fault on access.
 fn install_guards(guards: &[(usize, usize)]) -> io::Result<()> {
+    if GUARD_MODE.load(Ordering::Relaxed) == GUARD_UNKNOWN && forced_mprotect() {
+        GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
+    }
     if GUARD_MODE.load(Ordering::Relaxed) != GUARD_MPROTECT {
         // SAFETY: the ranges are guard-to-be parts of a fresh mapping of ours, holding no data.
         if unsafe { advise_all(guards, MADV_GUARD_INSTALL) } {
