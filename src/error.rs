@@ -28,6 +28,8 @@ pub enum ErrorKind {
     LoopClosed,
     /// An error set by user code through [`Future::set_error`](crate::Future::set_error).
     Other,
+    /// A finished generator was resumed (Python's `StopIteration`).
+    StopIteration,
 }
 
 impl ErrorKind {
@@ -39,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Panicked => "panicked",
             ErrorKind::LoopClosed => "event loop closed",
             ErrorKind::Other => "error",
+            ErrorKind::StopIteration => "stop iteration",
         }
     }
 }
@@ -125,6 +128,11 @@ impl Error {
     /// The detail message, if any (for a panic, the panic message).
     pub fn message(&self) -> Option<&str> {
         self.detail.as_ref()?.message.as_deref()
+    }
+
+    /// True for [`ErrorKind::StopIteration`]: a finished generator was resumed.
+    pub fn is_stop_iteration(&self) -> bool {
+        self.kind == ErrorKind::StopIteration
     }
 
     /// True for [`ErrorKind::Cancelled`].

@@ -50,9 +50,13 @@
 #![warn(missing_docs)]
 
 mod combine;
+mod coro;
 pub mod error;
 mod executor;
 mod future;
+pub mod generator;
+pub mod green;
+pub mod greenlet;
 mod http;
 pub mod net;
 mod runtime;

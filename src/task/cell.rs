@@ -122,6 +122,14 @@ impl Header {
         name
     }
 
+    /// The name given with `set_name`, if any (green threads show `Greenlet-<id>` otherwise).
+    pub(crate) fn custom_name(&self) -> Option<String> {
+        let extras = self.extras.take();
+        let name = extras.as_ref().and_then(|e| e.name.clone());
+        self.extras.set(extras);
+        name
+    }
+
     pub(crate) fn set_name(&self, name: String) {
         self.with_extras(|e| e.name = Some(name));
     }

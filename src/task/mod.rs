@@ -142,6 +142,16 @@ impl<T: 'static> Task<T> {
         self.raw.header()
     }
 
+    /// The name given with `set_name`, if any.
+    pub(crate) fn custom_name(&self) -> Option<String> {
+        self.header().custom_name()
+    }
+
+    /// The address of the task's allocation: its identity in printed forms.
+    pub(crate) fn addr(&self) -> usize {
+        Rc::as_ptr(&self.raw) as *const () as usize
+    }
+
     /// Requests cancellation: the loop drops the task's future at its next suspension point,
     /// and awaiting the task then yields a `Cancelled` error. Returns false when the task had
     /// already finished.
@@ -257,6 +267,16 @@ pub struct TaskRef {
 impl TaskRef {
     pub(crate) fn new(raw: Rc<dyn Runnable>) -> TaskRef {
         TaskRef { raw }
+    }
+
+    /// The name given with `set_name`, if any.
+    pub(crate) fn custom_name(&self) -> Option<String> {
+        self.raw.header().custom_name()
+    }
+
+    /// The address of the task's allocation: its identity in printed forms.
+    pub(crate) fn addr(&self) -> usize {
+        Rc::as_ptr(&self.raw) as *const () as usize
     }
 
     /// See [`Task::cancel`].
