@@ -21,6 +21,34 @@ use crate::harness::Fields;
 /// Sent after the timed loop to make the generator return; never one of the timed values 0..N.
 pub const STOP: u64 = u64::MAX;
 
+/// Kettle's generator: `kettle::generator::Generator::send` and `Yielder::suspend`.
+pub fn kettle(n: u64) -> Fields {
+    use kettle::generator::{Generator, GeneratorState};
+
+    let mut gen = Generator::<u64, u64, u64>::new(|co, mut value| {
+        while value != STOP {
+            value = co.suspend(value);
+        }
+        value
+    });
+    // The priming send: runs the closure to its first suspend.
+    assert!(matches!(gen.send(0), Ok(GeneratorState::Yielded(0))));
+    let start = Instant::now();
+    let mut sum = 0u64;
+    for i in 0..n {
+        match gen.send(i) {
+            Ok(GeneratorState::Yielded(v)) => sum = sum.wrapping_add(v),
+            other => panic!("the kettle generator stopped early: {other:?}"),
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(gen.send(STOP), Ok(GeneratorState::Complete(STOP))),
+        "the kettle generator did not return on STOP"
+    );
+    result(elapsed, n, sum)
+}
+
 /// The floor: corosensei's `resume`/`suspend` with its default stack, nothing around them.
 pub fn corosensei(n: u64) -> Fields {
     let mut co = Coroutine::new(|co: &Yielder<u64, u64>, mut value: u64| {

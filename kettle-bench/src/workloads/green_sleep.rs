@@ -14,6 +14,34 @@ use std::time::{Duration, Instant};
 use super::sleep::delays;
 use crate::harness::{may_run, Fields};
 
+/// The workload on Kettle's green threads: `green::sleep` in each, `green::joinall`.
+pub fn kettle(n: u64) -> Fields {
+    use kettle::green;
+
+    // The delays are computed before the clock starts: they are input, not work.
+    let delays = delays(n);
+    let max = delays.iter().copied().max().unwrap_or(0);
+    let (elapsed, sum) = green::run(move || {
+        let start = Instant::now();
+        let threads: Vec<_> = delays
+            .into_iter()
+            .map(|d| {
+                green::spawn(move || {
+                    green::sleep(Duration::from_millis(d));
+                    d
+                })
+            })
+            .collect();
+        let mut sum = 0u64;
+        for result in green::joinall(threads) {
+            sum = sum.wrapping_add(result.expect("a kettle green thread failed"));
+        }
+        (start.elapsed(), sum)
+    })
+    .expect("the kettle green main thread failed");
+    result(elapsed, max, sum)
+}
+
 /// The workload on `may`, spawned and joined from inside a coroutine (see
 /// [`super::green_spawn::may`]).
 pub fn may(n: u64) -> Fields {

@@ -12,6 +12,24 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{may_run, Fields};
 
+/// The workload on Kettle's green threads: `green::spawn` from a green thread, then
+/// `green::joinall`.
+pub fn kettle(n: u64) -> Fields {
+    use kettle::green;
+
+    let (elapsed, sum) = green::run(move || {
+        let start = Instant::now();
+        let threads: Vec<_> = (0..n).map(|i| green::spawn(move || i)).collect();
+        let mut sum = 0u64;
+        for result in green::joinall(threads) {
+            sum = sum.wrapping_add(result.expect("a kettle green thread failed"));
+        }
+        (start.elapsed(), sum)
+    })
+    .expect("the kettle green main thread failed");
+    result(elapsed, sum)
+}
+
 /// The workload on `may`, from inside a coroutine so that spawning and joining run on may's
 /// one worker, as they run on Kettle's one thread.
 pub fn may(n: u64) -> Fields {

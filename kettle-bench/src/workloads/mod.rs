@@ -157,9 +157,11 @@ impl Workload {
             Workload::Spawn { .. } | Workload::Sleep { .. } | Workload::PingPong { .. } => {
                 &[Kettle, Tokio]
             }
-            Workload::GenSwitch { .. } => &[Corosensei, Python],
-            Workload::GreenSpawn { .. } | Workload::GreenSleep { .. } => &[May, PythonGevent],
-            Workload::GreenPingPong { .. } => &[Kettle],
+            Workload::GenSwitch { .. } => &[Kettle, Corosensei, Python],
+            Workload::GreenSpawn { .. } | Workload::GreenSleep { .. } => {
+                &[KettleGreen, May, PythonGevent]
+            }
+            Workload::GreenPingPong { .. } => &[KettleGreen, Kettle],
         }
     }
 
@@ -203,12 +205,18 @@ impl Workload {
             (Workload::Sleep { n }, Runtime::Tokio) => sleep::tokio(n),
             (Workload::PingPong { n }, Runtime::Kettle) => pingpong::kettle(n),
             (Workload::PingPong { n }, Runtime::Tokio) => pingpong::tokio(n),
+            (Workload::GenSwitch { n }, Runtime::Kettle) => gen_switch::kettle(n),
             (Workload::GenSwitch { n }, Runtime::Corosensei) => gen_switch::corosensei(n),
             (Workload::GenSwitch { n }, Runtime::Python) => gen_switch::python(n)?,
+            (Workload::GreenSpawn { n }, Runtime::KettleGreen) => green_spawn::kettle(n),
             (Workload::GreenSpawn { n }, Runtime::May) => green_spawn::may(n),
             (Workload::GreenSpawn { n }, Runtime::PythonGevent) => green_spawn::gevent(n)?,
+            (Workload::GreenSleep { n }, Runtime::KettleGreen) => green_sleep::kettle(n),
             (Workload::GreenSleep { n }, Runtime::May) => green_sleep::may(n),
             (Workload::GreenSleep { n }, Runtime::PythonGevent) => green_sleep::gevent(n)?,
+            (Workload::GreenPingPong { n }, Runtime::KettleGreen) => {
+                green_pingpong::kettle_green(n)
+            }
             // The async side of the green comparison is the `pingpong` workload itself.
             (Workload::GreenPingPong { n }, Runtime::Kettle) => pingpong::kettle(n),
             (w, rt) => return Err(format!("`{}` does not run on {rt}", w.name())),
@@ -282,6 +290,8 @@ mod tests {
                 let result = w.run(rt).unwrap_or_else(|e| panic!("{}: {e}", w.name()));
                 lines.push(Fields::new().with("runtime", rt).with_all(result));
             }
+            // Kettle's side and at least one anchor, however few Python anchors there are.
+            assert!(lines.len() >= 2, "{lines:?}");
             let refs: Vec<&Fields> = lines.iter().collect();
             assert!(
                 crate::harness::inconsistencies(&refs).is_empty(),
