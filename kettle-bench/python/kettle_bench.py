@@ -84,8 +84,17 @@ def gen_switch(n):
     )
 
 
-def green_spawn(n):
+def start_gevent():
+    """Imports gevent and creates its hub (the event loop) before the clock starts, as the Rust
+    sides build their loop or scheduler before theirs."""
     import gevent
+
+    gevent.get_hub()
+    return gevent
+
+
+def green_spawn(n):
+    gevent = start_gevent()
 
     def ident(i):
         return i
@@ -101,7 +110,7 @@ def green_spawn(n):
 
 
 def green_sleep(n):
-    import gevent
+    gevent = start_gevent()
 
     # Input, not work: computed before the clock starts, as on the Rust sides.
     ds = delays(n)
