@@ -46,11 +46,12 @@ pub const IDENTITY_KEYS: &[&str] = &["runtime", "server"];
 /// interpreter. Each workload runs on some of them ([`crate::workloads::Workload::runtimes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
-    /// Kettle's event loop, through `kettle::run`.
+    /// Kettle's event loop, through `kettle::run` (and in `gen-switch`, where there is no loop,
+    /// its generators).
     Kettle,
     /// tokio's `current_thread` runtime: the single-threaded configuration comparable to Kettle.
     Tokio,
-    /// Kettle's green threads (`kettle::green`) and generators (`kettle::generator`).
+    /// Kettle's green threads (`kettle::green`) on its event loop.
     KettleGreen,
     /// corosensei's bare stackful coroutines: a context switch with no scheduler, the floor.
     Corosensei,
