@@ -42,30 +42,66 @@ pub const MEASURED_KEYS: &[&str] = &[
 /// differ between the groups of a comparison by design, so they are not checked for agreement.
 pub const IDENTITY_KEYS: &[&str] = &["runtime", "server"];
 
-/// An async runtime under test.
+/// A runtime under test: an async runtime, a green-thread or coroutine library, or a Python
+/// interpreter. Each workload runs on some of them ([`crate::workloads::Workload::runtimes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
-    /// Kettle's event loop, through `kettle::run`.
+    /// Kettle's event loop, through `kettle::run` (and in `gen-switch`, where there is no loop,
+    /// its generators).
     Kettle,
     /// tokio's `current_thread` runtime: the single-threaded configuration comparable to Kettle.
     Tokio,
+    /// Kettle's green threads (`kettle::green`) on its event loop.
+    KettleGreen,
+    /// corosensei's bare stackful coroutines: a context switch with no scheduler, the floor.
+    Corosensei,
+    /// The `may` crate's stackful coroutines, with one worker thread.
+    May,
+    /// CPython 3 (`python3` on `PATH`), running `kettle-bench/python/kettle_bench.py`.
+    Python,
+    /// CPython 3 with gevent's greenlets, running the same script.
+    PythonGevent,
 }
 
 impl Runtime {
-    /// Both runtimes, Kettle first: the order of the printed groups and of the ratio.
-    pub const ALL: [Runtime; 2] = [Runtime::Kettle, Runtime::Tokio];
+    /// Every runtime, in the order of their names in messages.
+    pub const ALL: [Runtime; 7] = [
+        Runtime::Kettle,
+        Runtime::Tokio,
+        Runtime::KettleGreen,
+        Runtime::Corosensei,
+        Runtime::May,
+        Runtime::Python,
+        Runtime::PythonGevent,
+    ];
 
     /// The name used on the command line and in result lines.
     pub fn name(self) -> &'static str {
         match self {
             Runtime::Kettle => "kettle",
             Runtime::Tokio => "tokio",
+            Runtime::KettleGreen => "kettle-green",
+            Runtime::Corosensei => "corosensei",
+            Runtime::May => "may",
+            Runtime::Python => "python",
+            Runtime::PythonGevent => "python-gevent",
         }
     }
 
     /// The inverse of [`name`](Self::name).
     pub fn from_name(s: &str) -> Option<Runtime> {
         Runtime::ALL.into_iter().find(|rt| rt.name() == s)
+    }
+
+    /// Why this runtime cannot run on this machine, or `None` if it can. Only the Python
+    /// anchors depend on the machine (an interpreter, and gevent); a benchmark skips them
+    /// with this message rather than failing, since they are optional anchors.
+    pub fn unavailable(self) -> Option<String> {
+        match self {
+            Runtime::Python => crate::python::missing(None),
+            Runtime::PythonGevent => crate::python::missing(Some("gevent")),
+            _ => None,
+        }
     }
 }
 
@@ -82,6 +118,17 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .expect("failed to build tokio's current_thread runtime")
+}
+
+/// Runs `f` as a `may` coroutine and returns its result, with may configured as the one-thread
+/// anchor it stands for: one worker, and no pinning of its own (the process is already pinned,
+/// and may's pinning would pick a core by itself). may also starts a timer thread, which
+/// shares the core. The configuration only takes effect before may's scheduler first starts,
+/// which is the first call in a measuring child.
+pub fn may_run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    may::config().set_workers(1);
+    may::config().set_worker_pin(false);
+    may::go!(f).join().expect("the may coroutine panicked")
 }
 
 /// An ordered list of `key=value` pairs: one result line. Order is kept so that lines read the

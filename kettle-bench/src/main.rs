@@ -1,20 +1,32 @@
-//! # kettle-bench: Kettle and tokio side by side
+//! # kettle-bench: Kettle and its anchors side by side
 //!
-//! Runs the same workload on Kettle and on tokio's single-threaded (`current_thread`) runtime in
-//! one invocation, on the same core, and prints how they compare. The network workloads (`echo`,
+//! Runs the same workload on Kettle and on its anchors in one invocation, on the same core, and
+//! prints how they compare. The async workloads compare Kettle's event loop with tokio's
+//! single-threaded (`current_thread`) runtime; the green-thread workloads compare Kettle's
+//! generators and green threads with corosensei's bare coroutine switch (the floor), the `may`
+//! crate (one worker), CPython generators and gevent. The network workloads (`echo`,
 //! `http-hello`) add servers built on other libraries (hyper, actix-web) and runtime-free epoll
 //! floors, each in its own process on one core with the load on another.
 //!
 //! ```text
 //! cargo run --release -p kettle-bench -- WORKLOAD ARGS [--runs K] [--cpu C] [--runtime R]
 //!
-//!   spawn N       spawn N tasks, task i returning i; await them in order; report the sum
-//!   sleep N       N concurrent tasks sleeping pseudo-random 0..=1000 ms; ideal elapsed = max delay
-//!   pingpong N    N round trips between two tasks over two capacity-1 channels
+//!   spawn N           spawn N tasks, task i returning i; await them in order; report the sum
+//!   sleep N           N concurrent tasks sleeping pseudo-random 0..=1000 ms; ideal elapsed =
+//!                     max delay
+//!   pingpong N        N round trips between two tasks over two capacity-1 channels
+//!                     (these three on kettle and tokio)
+//!   gen-switch N      N send/yield round trips into a generator (kettle, corosensei, python)
+//!   green-spawn N     spawn N green threads, thread i returning i; join all; report the sum
+//!                     (kettle-green, may, python-gevent)
+//!   green-sleep N     N green threads sleeping the delays of `sleep` (kettle-green, may,
+//!                     python-gevent)
+//!   green-pingpong N  pingpong between two green threads, beside pingpong's two async tasks
+//!                     (kettle-green, kettle)
 //!
-//!   echo          TCP echo servers (kettle, tokio, bare epoll) under a closed-loop client on
-//!                 another core; server CPU per round trip, throughput, latency
-//!                 (see `workloads/echo` and `--help` for its options)
+//!   echo          TCP echo servers (kettle, kettle-green, tokio, bare epoll) under a
+//!                 closed-loop client on another core; server CPU per round trip, throughput,
+//!                 latency (see `workloads/echo` and `--help` for its options)
 //!   http-hello    GET / -> 200 "Hello, World!" on Kettle (for now its runtime without the web
 //!                 framework: kettle-raw), hyper, actix-web and a bare-epoll floor under wrk on
 //!                 another core, one request or 16 pipelined per write; server CPU per
@@ -22,7 +34,8 @@
 //!
 //!   --runs K               measurements per runtime (default 5)
 //!   --cpu C                the core every measurement is pinned to (default 0)
-//!   --runtime R            kettle, tokio or both (default both)
+//!   --runtime R            all (default; `both` is the same), or a comma-separated list of
+//!                          the workload's runtimes
 //! ```
 //!
 //! For example `cargo run --release -p kettle-bench -- spawn 1000000 --runs 5` prints (figures
@@ -38,28 +51,40 @@
 //!
 //! Every result line is space-separated `key=value` pairs, so it can be grepped and parsed
 //! without a schema. `elapsed_s` covers the workload only (not building or tearing down the
-//! runtime); `peak_rss_mb` is the child process's peak resident set (`VmHWM`) in MiB; the
-//! ratio line divides Kettle's medians by tokio's (below 1 means Kettle is faster or smaller).
+//! runtime); `ns_per_rt` (the round-trip workloads) is `elapsed_s` per round trip;
+//! `peak_rss_mb` is the measuring process's peak resident set (`VmHWM`) in MiB. A workload's
+//! first runtime is Kettle's side, and there is one ratio line for each other runtime,
+//! dividing Kettle's medians by that runtime's (below 1 means Kettle is faster or smaller):
+//! `elapsed` and `rss` for most workloads, `ns_per_rt` for `gen-switch`, `ns_per_rt` and `rss`
+//! for `green-pingpong`.
 //!
 //! ## How it measures
 //!
 //! * Every run is a fresh child process (this executable re-run with a hidden flag), so each
 //!   runtime's peak RSS is its own and no run inherits a warm allocator from the previous one.
-//! * Children are pinned to one core with `sched_setaffinity`, so both runtimes see the same
-//!   caches and the scheduler cannot migrate a run halfway.
+//!   The Python anchors run `kettle-bench/python/kettle_bench.py` (embedded in the executable)
+//!   in a `python3` started by that child, which reports the interpreter's own `VmHWM`.
+//! * Children are pinned to one core with `sched_setaffinity`, so all runtimes see the same
+//!   caches and the scheduler cannot migrate a run halfway. Helper threads (may's worker and
+//!   timer threads) inherit the pin and share that core.
 //! * Runs alternate between the runtimes (kettle, tokio, kettle, tokio, ...) so that slow drift
-//!   in the machine (thermal, other load) hits both alike; the lines are printed grouped by
+//!   in the machine (thermal, other load) hits all alike; the lines are printed grouped by
 //!   runtime at the end, with progress on stderr meanwhile.
 //! * The median, not the mean, summarises the runs, so one disturbed run does not move it.
-//! * Checksums (`sum`, `max_delay_ms`) must agree across all runs and both runtimes; if they do
-//!   not, the program says so and exits with status 1, because a faster wrong answer is no
-//!   result.
+//! * Checksums (`sum`, `max_delay_ms`, `delay_sum_ms`) must agree across all runs and all
+//!   runtimes; if they do not, the program says so and exits with status 1, because a faster
+//!   wrong answer is no result.
+//! * An anchor this machine cannot run (python3 missing, gevent not installed) is skipped with
+//!   a message and a `stat=skipped` line. A runtime whose child fails (may cannot allocate a
+//!   stack for each of 100,000 coroutines, for one) gets a `stat=failed` line and is not run
+//!   again; the other runtimes are still measured and compared.
 //!
-//! Exit status: 0 on success, 1 if a measurement failed or the checksums disagree, 2 for a usage
-//! error.
+//! Exit status: 0 on success, 1 if a measurement failed or the checksums disagree (after
+//! printing all that was measured), 2 for a usage error.
 
 mod harness;
 mod netbench;
+mod python;
 mod sys;
 mod workloads;
 
@@ -96,7 +121,7 @@ enum Command {
 }
 
 const USAGE: &str = "\
-usage: kettle-bench WORKLOAD ARGS [--runs K] [--cpu C] [--runtime kettle|tokio|both]
+usage: kettle-bench WORKLOAD ARGS [--runs K] [--cpu C] [--runtime all|NAME[,NAME...]]
 
 workloads:
 ";
@@ -105,13 +130,14 @@ const OPTIONS: &str = "
 options:
   --runs K                 measurements per runtime, each in a fresh process (default 5)
   --cpu C                  pin every measurement to core C (default 0)
-  --runtime R              kettle, tokio or both (default both)
+  --runtime R              all of the workload's runtimes (the default; `both` means the
+                           same), or a comma-separated list of them, measured in that order
   -h, --help               this message";
 
 fn usage() -> String {
     format!(
-        "{USAGE}{}\n{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}",
-        workloads::USAGE,
+        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}",
+        workloads::usage(),
         workloads::echo::USAGE,
         workloads::http::USAGE
     )
@@ -168,7 +194,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
     }
     let mut runs = 5usize;
     let mut cpu = 0usize;
-    let mut runtime_choice: Option<Vec<Runtime>> = None;
+    let mut runtime_choice: Option<String> = None;
     let mut child_runtime = None;
     let mut rest = Vec::new();
 
@@ -210,14 +236,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
                     .parse()
                     .map_err(|_| format!("--cpu needs a core number, got `{value}`"))?;
             }
-            "--runtime" => {
-                runtime_choice = Some(match value.as_str() {
-                    "both" => Runtime::ALL.to_vec(),
-                    other => vec![Runtime::from_name(other).ok_or_else(|| {
-                        format!("--runtime must be kettle, tokio or both, got `{other}`")
-                    })?],
-                });
-            }
+            "--runtime" => runtime_choice = Some(value),
             _ => {
                 child_runtime = Some(
                     Runtime::from_name(&value)
@@ -233,6 +252,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
     let workload = Workload::parse(name, workload_args)?;
 
     if let Some(runtime) = child_runtime {
+        if !workload.runtimes().contains(&runtime) {
+            return Err(format!("`{name}` does not run on {runtime}"));
+        }
         return Ok(Command::Child {
             workload,
             runtime,
@@ -244,8 +266,37 @@ fn parse(args: &[String]) -> Result<Command, String> {
         workload_args: rest.clone(),
         runs,
         cpu,
-        runtimes: runtime_choice.unwrap_or_else(|| Runtime::ALL.to_vec()),
+        runtimes: choose_runtimes(&workload, runtime_choice.as_deref())?,
     })
+}
+
+/// The runtimes `--runtime` asks for: `all` (or `both`, its older name, or no option) for every
+/// runtime of the workload in its own order, else a comma-separated list of the workload's
+/// runtimes, measured in the order given.
+fn choose_runtimes(workload: &Workload, choice: Option<&str>) -> Result<Vec<Runtime>, String> {
+    let own = workload.runtimes();
+    let all = || own.to_vec();
+    let Some(choice) = choice.filter(|c| !matches!(*c, "all" | "both")) else {
+        return Ok(all());
+    };
+    let mut chosen = Vec::new();
+    for name in choice.split(',') {
+        let runtime = Runtime::from_name(name)
+            .filter(|rt| own.contains(rt))
+            .ok_or_else(|| {
+                let names: Vec<&str> = own.iter().map(|rt| rt.name()).collect();
+                format!(
+                    "--runtime for `{}` takes all or a comma-separated list of {}; got `{name}`",
+                    workload.name(),
+                    names.join(", ")
+                )
+            })?;
+        if chosen.contains(&runtime) {
+            return Err(format!("--runtime names {runtime} twice"));
+        }
+        chosen.push(runtime);
+    }
+    Ok(chosen)
 }
 
 /// One measurement: pin, run, print one result line with the peak RSS last.
@@ -254,25 +305,49 @@ fn child(workload: Workload, runtime: Runtime, cpu: usize) -> ExitCode {
         eprintln!("kettle-bench: cannot pin to CPU {cpu}: {e}");
         return ExitCode::FAILURE;
     }
-    let result = workload.run(runtime);
-    let peak = match harness::peak_rss_mib() {
-        Ok(mib) => format!("{mib:.1}"),
+    let result = match workload.run(runtime) {
+        Ok(result) => result,
         Err(e) => {
-            eprintln!("kettle-bench: cannot read peak RSS: {e}");
+            eprintln!("kettle-bench: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let line = Fields::new()
+    let mut line = Fields::new()
         .with("runtime", runtime)
         .with("workload", workload.name())
         .with_all(workload.params())
-        .with_all(result)
-        .with("peak_rss_mb", peak);
+        .with_all(result);
+    // A runtime that ran in a process of its own (Python) reported that process's peak; this
+    // process only waited for it.
+    if line.get("peak_rss_mb").is_none() {
+        match harness::peak_rss_mib() {
+            Ok(mib) => line.push("peak_rss_mb", format_args!("{mib:.1}")),
+            Err(e) => {
+                eprintln!("kettle-bench: cannot read peak RSS: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     println!("{line}");
     ExitCode::SUCCESS
 }
 
-/// The parent: runs the children, then prints the run lines, medians and the ratio.
+/// What became of one runtime in a comparison.
+#[derive(Default)]
+struct Group {
+    /// The result lines of its successful runs.
+    lines: Vec<Fields>,
+    /// The run that failed, after which the runtime was not run again.
+    failed_run: Option<usize>,
+    /// Why it was not run at all (an optional anchor missing from this machine).
+    skipped: Option<String>,
+}
+
+/// The parent: runs the children, then prints the run lines, medians and the ratios.
+///
+/// A runtime that cannot run here (an optional Python anchor) is skipped with a message, and
+/// one whose child fails is reported as failed and not run again; either way the others are
+/// still measured and compared. A failure makes the exit status 1 once everything is printed.
 fn bench(
     workload: Workload,
     workload_args: &[String],
@@ -288,53 +363,101 @@ fn bench(
         Err(e) => eprintln!("kettle-bench: cannot read the CPU affinity ({e}); trying anyway"),
     }
 
-    let mut lines: Vec<Vec<Fields>> = vec![Vec::new(); runtimes.len()];
+    let mut groups: Vec<Group> = runtimes
+        .iter()
+        .map(|rt| Group {
+            skipped: rt.unavailable(),
+            ..Group::default()
+        })
+        .collect();
+    for (group, rt) in groups.iter().zip(runtimes) {
+        if let Some(why) = &group.skipped {
+            eprintln!("kettle-bench: skipping {rt}: {why}");
+        }
+    }
     for run in 1..=runs {
-        for (slot, &rt) in runtimes.iter().enumerate() {
+        for (group, &rt) in groups.iter_mut().zip(runtimes) {
+            if group.skipped.is_some() || group.failed_run.is_some() {
+                continue;
+            }
             eprintln!("kettle-bench: {} run {run}/{runs} on {rt}", workload.name());
             match harness::run_child(rt, cpu, workload_args) {
-                Ok(line) => lines[slot].push(line),
+                Ok(line) => group.lines.push(line),
                 Err(e) => {
-                    eprintln!("kettle-bench: {e}");
-                    return ExitCode::FAILURE;
+                    eprintln!("kettle-bench: {e}; {rt} is not run again");
+                    group.failed_run = Some(run);
                 }
             }
         }
     }
 
-    let mut medians = Vec::new();
-    for runtime_lines in &lines {
-        for line in runtime_lines {
+    // Lines that say what happened to a runtime besides its results: identity, then the
+    // parameters, like a median line.
+    let status_line = |rt: Runtime, stat: &str| {
+        Fields::new()
+            .with("runtime", rt)
+            .with("workload", workload.name())
+            .with("stat", stat)
+    };
+    let mut medians: Vec<(Runtime, Fields)> = Vec::new();
+    for (group, &rt) in groups.iter().zip(runtimes) {
+        for line in &group.lines {
             println!("{line}");
         }
-        let median = harness::median(runtime_lines);
-        println!("{median}");
-        medians.push(median);
-    }
-
-    if let [kettle, tokio] = &medians[..] {
-        if runtimes == Runtime::ALL {
-            println!(
-                "ratio kettle/tokio elapsed={} rss={} {}",
-                harness::ratio(kettle, tokio, "elapsed_s"),
-                harness::ratio(kettle, tokio, "peak_rss_mb"),
-                Fields::new()
-                    .with("workload", workload.name())
-                    .with_all(workload.params())
-            );
+        if group.skipped.is_some() {
+            println!("{}", status_line(rt, "skipped").with_all(workload.params()));
+        } else if let Some(run) = group.failed_run {
+            let line = status_line(rt, "failed")
+                .with("run", run)
+                .with_all(workload.params());
+            println!("{line}");
+        } else {
+            let median = harness::median(&group.lines);
+            println!("{median}");
+            medians.push((rt, median));
         }
     }
 
-    let all: Vec<&Fields> = lines.iter().flatten().collect();
+    // The workload's first runtime over each other one, when both have medians.
+    let subject = workload.runtimes()[0];
+    if let Some((_, mine)) = medians.iter().find(|(rt, _)| *rt == subject) {
+        for (other, theirs) in medians.iter().filter(|(rt, _)| *rt != subject) {
+            let mut line = format!("ratio {subject}/{other}");
+            for (label, key) in workload.ratio_keys() {
+                line += &format!(" {label}={}", harness::ratio(mine, theirs, key));
+            }
+            let about = Fields::new()
+                .with("workload", workload.name())
+                .with_all(workload.params());
+            println!("{line} {about}");
+        }
+    }
+
+    let mut status = ExitCode::SUCCESS;
+    let failed: Vec<&str> = groups
+        .iter()
+        .zip(runtimes)
+        .filter(|(g, _)| g.failed_run.is_some())
+        .map(|(_, rt)| rt.name())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("kettle-bench: failed on {}", failed.join(", "));
+        status = ExitCode::FAILURE;
+    }
+    if groups.iter().all(|g| g.lines.is_empty()) {
+        eprintln!("kettle-bench: nothing was measured");
+        status = ExitCode::FAILURE;
+    }
+    let all: Vec<&Fields> = groups.iter().flat_map(|g| &g.lines).collect();
     let problems = harness::inconsistencies(&all);
     if !problems.is_empty() {
         eprintln!("kettle-bench: the runs disagree on their results, the timings are void:");
         for p in problems {
             eprintln!("  {p}");
         }
-        return ExitCode::FAILURE;
+        status = ExitCode::FAILURE;
     }
-    ExitCode::SUCCESS
+    status
 }
 
 #[cfg(test)]
@@ -365,7 +488,7 @@ mod tests {
                 workload_args: vec!["sleep".into(), "5".into()],
                 runs: 5,
                 cpu: 0,
-                runtimes: Runtime::ALL.to_vec(),
+                runtimes: vec![Runtime::Kettle, Runtime::Tokio],
             })
         );
     }
@@ -383,6 +506,25 @@ mod tests {
     }
 
     #[test]
+    fn runtimes_per_workload() {
+        let runtimes = |s: &str| match parse_str(s) {
+            Ok(Command::Bench { runtimes, .. }) => runtimes,
+            other => panic!("{s:?} gave {other:?}"),
+        };
+        assert_eq!(runtimes("spawn 3 --runtime both"), runtimes("spawn 3"));
+        assert_eq!(runtimes("spawn 3 --runtime all"), runtimes("spawn 3"));
+        assert_eq!(
+            runtimes("sleep 3 --runtime tokio,kettle"),
+            [Runtime::Tokio, Runtime::Kettle]
+        );
+        assert_eq!(
+            runtimes("gen-switch 3 --runtime=python,corosensei"),
+            [Runtime::Python, Runtime::Corosensei]
+        );
+        assert_eq!(runtimes("green-sleep 3 --runtime may"), [Runtime::May]);
+    }
+
+    #[test]
     fn usage_errors() {
         for bad in [
             "",
@@ -394,6 +536,11 @@ mod tests {
             "spawn 3 --cpu -1",
             "spawn 3 --runtime go",
             "spawn 3 --port 80",
+            "spawn 3 --runtime may",
+            "spawn 3 --runtime kettle,kettle",
+            "spawn 3 --runtime kettle,",
+            "gen-switch 3 --runtime tokio",
+            "--child-run may spawn 3",
         ] {
             assert!(parse_str(bad).is_err(), "{bad:?} should be rejected");
         }

@@ -67,7 +67,8 @@ pub fn tokio(n: u64) -> Fields {
     })
 }
 
-fn result(elapsed: Duration, n: u64, sum: u64) -> Fields {
+/// The result line, shared with `green-pingpong` so both print the same keys the same way.
+pub fn result(elapsed: Duration, n: u64, sum: u64) -> Fields {
     Fields::new()
         .with(
             "ns_per_rt",

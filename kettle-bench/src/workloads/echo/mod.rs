@@ -3,14 +3,16 @@
 //! Unlike the other workloads this one needs two processes on two cores: the server (pinned to
 //! one core) and the load generator (pinned to another), so it has its own three commands:
 //!
-//! * `echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]` serves on 127.0.0.1:P
+//! * `echo-server --port P [--runtime kettle|kettle-green|tokio|epoll] [--cpu C]` serves on
+//!   127.0.0.1:P
 //!   until SIGTERM or SIGINT, then exits with status 0. Port 0 picks a free port. Once it
 //!   listens it prints `runtime=R port=P`, so a parent knows where to connect.
 //! * `echo-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]`
 //!   runs the load ([`client`]) and prints one result line.
-//! * `echo [--runs K] [--conns N] [--secs S] [--size B] [--runtime R|all]` runs both for each
-//!   server runtime in turn (kettle, tokio, epoll, kettle, ...), then prints every line, the
-//!   median per runtime and the ratios of Kettle to tokio and to the epoll floor.
+//! * `echo [--runs K] [--conns N] [--secs S] [--size B] [--runtime all|R[,R...]]` runs both
+//!   for each server runtime in turn (kettle, kettle-green, tokio, epoll, kettle, ...), then
+//!   prints every line, the median per runtime and the ratios of Kettle to tokio and to the
+//!   epoll floor, and of Kettle's green-thread server to its async one and to the floor.
 //!
 //! The result keys: `round_trips` completed in the measured window, `rt_per_s` (throughput),
 //! `p50_us`/`p99_us` (round-trip latency), `server_cpu_us_per_rt` (the server process's user +
@@ -18,6 +20,10 @@
 //! or not the server's core is saturated), `server_cpu_util` and `client_cpu_util` (share of
 //! one core used during the window; a client near 1.0 means the client, not the server, bounds
 //! the throughput).
+//!
+//! `kettle` and `kettle-green` run the same loop: a task per connection written with `async`
+//! against a green thread per connection written as blocking `std::io` code, so
+//! `ratio kettle-green/kettle` is what the green-thread style costs a server.
 //!
 //! The `epoll` server is the floor: no runtime, one `epoll_wait` per batch of ready
 //! connections and one `read` and one `write` per message, so its cost is the kernel's.
@@ -31,11 +37,12 @@ use crate::harness::{self, Fields};
 use crate::netbench::{self, fail, ServerProcess};
 
 /// The usage lines for the three commands.
-pub const USAGE: &str = "  echo-server --port P [--runtime kettle|tokio|epoll] [--cpu C]
+pub const USAGE: &str =
+    "  echo-server --port P [--runtime kettle|kettle-green|tokio|epoll] [--cpu C]
                 echo server on 127.0.0.1:P (0: any free port) until SIGTERM/SIGINT
   echo-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]
                 closed-loop load: N connections each sending B bytes and awaiting the echo
-  echo [--runs K] [--conns N] [--secs S] [--size B] [--runtime kettle|tokio|epoll|all]
+  echo [--runs K] [--conns N] [--secs S] [--size B] [--runtime all|R[,R...]]
        [--server-cpu C] [--client-cpu C]
                 each server in a child on one core, the client on another; medians, ratios
                 defaults: --runs 5 --conns 64 --secs 10 --size 64, servers on CPU 0 and
@@ -46,6 +53,9 @@ pub const USAGE: &str = "  echo-server --port P [--runtime kettle|tokio|epoll] [
 pub enum Server {
     /// Kettle: a `TcpListener` and a task per connection.
     Kettle,
+    /// Kettle's green threads: `kettle::green::net` and a green thread per connection, written
+    /// as blocking `std::io` code.
+    KettleGreen,
     /// tokio's `current_thread` runtime, the same design.
     Tokio,
     /// No runtime: a level-triggered epoll loop (the floor).
@@ -53,13 +63,19 @@ pub enum Server {
 }
 
 impl Server {
-    /// All three, in the order runs alternate and results print.
-    pub const ALL: [Server; 3] = [Server::Kettle, Server::Tokio, Server::Epoll];
+    /// All of them, in the order runs alternate and results print.
+    pub const ALL: [Server; 4] = [
+        Server::Kettle,
+        Server::KettleGreen,
+        Server::Tokio,
+        Server::Epoll,
+    ];
 
     /// The name on the command line and in result lines.
     pub fn name(self) -> &'static str {
         match self {
             Server::Kettle => "kettle",
+            Server::KettleGreen => "kettle-green",
             Server::Tokio => "tokio",
             Server::Epoll => "epoll",
         }
@@ -247,7 +263,10 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
             server: match get("--runtime") {
                 None => Server::Kettle,
                 Some(v) => Server::from_name(v).ok_or_else(|| {
-                    format!("echo-server --runtime must be kettle, tokio or epoll, got `{v}`")
+                    format!(
+                        "echo-server --runtime must be kettle, kettle-green, tokio or epoll, \
+                         got `{v}`"
+                    )
                 })?,
             },
             cpu: cpu("--cpu", 0)?,
@@ -257,9 +276,22 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
             runs: count("--runs", 5, 1000)?,
             servers: match get("--runtime") {
                 None | Some("all") => Server::ALL.to_vec(),
-                Some(v) => vec![Server::from_name(v).ok_or_else(|| {
-                    format!("echo --runtime must be kettle, tokio, epoll or all, got `{v}`")
-                })?],
+                Some(list) => {
+                    let mut servers = Vec::new();
+                    for v in list.split(',') {
+                        let server = Server::from_name(v).ok_or_else(|| {
+                            format!(
+                                "echo --runtime takes all or a comma-separated list of kettle, \
+                                 kettle-green, tokio and epoll; got `{v}`"
+                            )
+                        })?;
+                        if servers.contains(&server) {
+                            return Err(format!("echo --runtime names {v} twice"));
+                        }
+                        servers.push(server);
+                    }
+                    servers
+                }
             },
             load: ClientArgs {
                 cpu: cpu("--client-cpu", 1)?,
@@ -339,6 +371,13 @@ fn measure(server: Server, args: &BenchArgs) -> Result<Fields, String> {
     Ok(Fields::new().with("runtime", server.name()).with_all(line))
 }
 
+/// The ratio lines, each server over each of its anchors when both were measured: Kettle over
+/// tokio and the floor, then the green-thread server over the async one and the floor.
+const RATIOS: &[(Server, &[Server])] = &[
+    (Server::Kettle, &[Server::Tokio, Server::Epoll]),
+    (Server::KettleGreen, &[Server::Kettle, Server::Epoll]),
+];
+
 fn bench(args: &BenchArgs) -> ExitCode {
     if let Err(code) = netbench::check_cpus(args.server_cpu, args.load.cpu) {
         return code;
@@ -360,15 +399,19 @@ fn bench(args: &BenchArgs) -> ExitCode {
         .zip(netbench::print_with_medians(&lines))
         .collect();
     let median_of = |s: Server| medians.iter().find(|(m, _)| *m == s).map(|(_, f)| f);
-    if let Some(kettle) = median_of(Server::Kettle) {
-        for other in [Server::Tokio, Server::Epoll] {
+    for (subject, others) in RATIOS {
+        let Some(mine) = median_of(*subject) else {
+            continue;
+        };
+        for &other in *others {
             if let Some(theirs) = median_of(other) {
                 println!(
-                    "ratio kettle/{} server_cpu_us_per_rt={} rt_per_s={} p99_us={} {}",
+                    "ratio {}/{} server_cpu_us_per_rt={} rt_per_s={} p99_us={} {}",
+                    subject.name(),
                     other.name(),
-                    harness::ratio(kettle, theirs, "server_cpu_us_per_rt"),
-                    harness::ratio(kettle, theirs, "rt_per_s"),
-                    harness::ratio(kettle, theirs, "p99_us"),
+                    harness::ratio(mine, theirs, "server_cpu_us_per_rt"),
+                    harness::ratio(mine, theirs, "rt_per_s"),
+                    harness::ratio(mine, theirs, "p99_us"),
                     Fields::new()
                         .with("workload", "echo")
                         .with_all(args.load.params())
@@ -465,6 +508,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        match ok("echo --runtime kettle-green,kettle") {
+            Command::Bench(b) => assert_eq!(b.servers, [Server::KettleGreen, Server::Kettle]),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(ok("echo --conns 5 -h"), Command::Help);
     }
 
@@ -490,6 +537,8 @@ mod tests {
             "echo --cpu 1",
             "echo --port 5",
             "echo --runtime epol",
+            "echo --runtime kettle,kettle",
+            "echo --runtime kettle,",
             "echo --server-cpu x",
         ] {
             assert!(

@@ -1,6 +1,7 @@
-//! The three echo servers: Kettle, tokio `current_thread`, and a bare epoll loop (the floor).
+//! The echo servers: Kettle (async tasks), Kettle green threads, tokio `current_thread`, and a
+//! bare epoll loop (the floor).
 //!
-//! All three do the same work per connection: read up to [`READ_BUF`] bytes, write them all
+//! All of them do the same work per connection: read up to [`READ_BUF`] bytes, write them all
 //! back, repeat until EOF; `TCP_NODELAY` is set on every accepted socket so no server waits on
 //! Nagle's algorithm. Each serves until its [`StopFn`] is called (from the signal thread in the
 //! `echo-server` process, directly in tests) and then returns `Ok`.
@@ -24,6 +25,7 @@ pub fn serve(server: Server, port: u16, on_ready: impl FnOnce(u16, StopFn)) -> i
     let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
     match server {
         Server::Kettle => kettle(addr, on_ready),
+        Server::KettleGreen => kettle_green(addr, on_ready),
         Server::Tokio => tokio(addr, on_ready),
         Server::Epoll => epoll(addr, on_ready),
     }
@@ -77,6 +79,68 @@ fn kettle(addr: SocketAddr, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()
     let ran = lp.run_forever();
     // The acceptor and the connection tasks are still pending; closing the loop drops them
     // (and so closes their sockets) before we return.
+    drop(acceptor);
+    lp.close().map_err(io::Error::other)?;
+    ran.map_err(io::Error::other)?;
+    match failure.take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A green thread per connection, written as blocking code over `kettle::green::net` (std's
+/// `Read` and `Write`), on the same loop setup as [`kettle`]: the listener is bound with the
+/// async API in a short run of the loop (the green listener wraps it), and the acceptor is a
+/// green thread of a task the loop runs until it is stopped.
+fn kettle_green(addr: SocketAddr, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
+    use kettle::green;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let lp = kettle::EventLoop::new()?;
+    let listener = lp.run_until_complete(async { kettle::net::TcpListener::bind(addr) })?;
+    let listener = green::net::TcpListener::from_async(listener);
+    let handle = lp.handle();
+    on_ready(
+        listener.local_addr()?.port(),
+        Box::new(move || drop(handle.stop())),
+    );
+
+    // An accept error (out of fds, say) ends the server; it comes out through this cell.
+    let failure: Rc<RefCell<Option<io::Error>>> = Rc::default();
+    let fail = failure.clone();
+    let acceptor = lp.create_task(async move {
+        let accepted = green::spawn(move || -> io::Result<()> {
+            loop {
+                let (mut conn, _) = listener.accept()?;
+                conn.set_nodelay(true)?;
+                // Detached: a connection's green thread ends at EOF, or is killed (its stack
+                // unwound, its socket closed) when the loop closes.
+                drop(green::spawn(move || {
+                    let mut buf = vec![0u8; READ_BUF];
+                    loop {
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if conn.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }));
+            }
+        })
+        .await;
+        let error = match accepted {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(e) => io::Error::other(e),
+        };
+        *fail.borrow_mut() = Some(error);
+        kettle::get_running_loop().stop();
+    });
+    let ran = lp.run_forever();
     drop(acceptor);
     lp.close().map_err(io::Error::other)?;
     ran.map_err(io::Error::other)?;
