@@ -126,9 +126,15 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
 /// shares the core. The configuration only takes effect before may's scheduler first starts,
 /// which is the first call in a measuring child.
 pub fn may_run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    may_configure();
+    may::go!(f).join().expect("the may coroutine panicked")
+}
+
+/// may's one-thread configuration (see [`may_run`]), for workloads that drive may from the
+/// main thread.
+pub fn may_configure() {
     may::config().set_workers(1);
     may::config().set_worker_pin(false);
-    may::go!(f).join().expect("the may coroutine panicked")
 }
 
 /// An ordered list of `key=value` pairs: one result line. Order is kept so that lines read the
