@@ -12,6 +12,7 @@ const CHILD_ENV: &str = "KETTLE_OVERFLOW_CHILD";
 /// Recurses until the stack runs out; the frame is big enough to get there fast, and
 /// `black_box` keeps the compiler from turning it into a loop.
 #[inline(never)]
+#[allow(unconditional_recursion)] // on purpose: it ends in the guard region
 fn recurse(depth: u64) -> u64 {
     let frame = std::hint::black_box([depth as u8; 1024]);
     recurse(depth + 1) + frame[depth as usize % 1024] as u64
