@@ -51,8 +51,7 @@ fn a_green_echo_server_serves_many_green_and_plain_clients_at_once() {
                         back == msg.as_bytes()
                     })
                 })
-                .map(|t| t.join().unwrap())
-                .all(|ok| ok)
+                .all(|t| t.join().unwrap())
         });
         // Green clients on the same loop as the server.
         let clients: Vec<_> = (0..200)
@@ -288,7 +287,7 @@ fn async_clients_and_green_clients_share_a_green_server() {
     let served = kettle::run(async {
         // Green threads can be spawned from async code; the server is one.
         let (addr, server) = echo_server();
-        let mut stream = kettle::net::TcpStream::connect(addr).await.unwrap();
+        let stream = kettle::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"async").await.unwrap();
         let mut back = [0u8; 5];
         stream.read_exact(&mut back).await.unwrap();
