@@ -274,9 +274,7 @@ impl<T: 'static> GreenThread<T> {
 
     /// Its name: the one given, or `Greenlet-<id>`.
     pub fn name(&self) -> String {
-        self.task
-            .custom_name()
-            .unwrap_or_else(|| format!("Greenlet-{}", self.task.id()))
+        self.green_ref().name()
     }
 
     /// Renames it.
@@ -292,6 +290,13 @@ impl<T: 'static> GreenThread<T> {
     /// The task it runs as.
     pub fn task_ref(&self) -> TaskRef {
         self.task.task_ref()
+    }
+
+    /// An untyped handle to the same green thread (what [`getcurrent`] returns inside it).
+    pub fn green_ref(&self) -> GreenRef {
+        GreenRef {
+            task: self.task.task_ref(),
+        }
     }
 }
 
@@ -310,7 +315,7 @@ impl<T: 'static> Future for GreenThread<T> {
 impl<T: 'static> fmt::Display for GreenThread<T> {
     /// gevent's form: `<Greenlet at 0x7f..: NAME>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Greenlet at {:#x}: {}>", self.task.addr(), self.name())
+        fmt::Display::fmt(&self.green_ref(), f)
     }
 }
 

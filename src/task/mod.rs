@@ -142,16 +142,6 @@ impl<T: 'static> Task<T> {
         self.raw.header()
     }
 
-    /// The name given with `set_name`, if any.
-    pub(crate) fn custom_name(&self) -> Option<String> {
-        self.header().custom_name()
-    }
-
-    /// The address of the task's allocation: its identity in printed forms.
-    pub(crate) fn addr(&self) -> usize {
-        Rc::as_ptr(&self.raw) as *const () as usize
-    }
-
     /// Requests cancellation: the loop drops the task's future at its next suspension point,
     /// and awaiting the task then yields a `Cancelled` error. Returns false when the task had
     /// already finished.
