@@ -439,6 +439,9 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Stacks waiting in the free lists.
     pub free: usize,
+    /// Of those, the ones that may still hold memory (recently freed, kept warm for reuse): at
+    /// most 1,024 per stack size; the others have given their pages back.
+    pub warm: usize,
     /// Slabs mapped (one `mmap` of 64 stacks each).
     pub slabs: usize,
 }
@@ -450,6 +453,8 @@ pub fn pool_stats() -> PoolStats {
         PoolStats {
             in_use: pool.in_use,
             free: pool.default.len() + pool.classes.values().map(SizeClass::len).sum::<usize>(),
+            warm: pool.default.hot.len()
+                + pool.classes.values().map(|c| c.hot.len()).sum::<usize>(),
             slabs: pool.slabs.len(),
         }
     })
