@@ -120,18 +120,12 @@ pub fn tokio_runtime() -> tokio::runtime::Runtime {
         .expect("failed to build tokio's current_thread runtime")
 }
 
-/// Runs `f` as a `may` coroutine and returns its result, with may configured as the one-thread
-/// anchor it stands for: one worker, and no pinning of its own (the process is already pinned,
-/// and may's pinning would pick a core by itself). may also starts a timer thread, which
-/// shares the core. The configuration only takes effect before may's scheduler first starts,
-/// which is the first call in a measuring child.
-pub fn may_run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    may_configure();
-    may::go!(f).join().expect("the may coroutine panicked")
-}
-
-/// may's one-thread configuration (see [`may_run`]), for workloads that drive may from the
-/// main thread.
+/// Configures may as the one-thread anchor it stands for: one worker, and no pinning of its
+/// own (the process is already pinned, and may's pinning would pick a core by itself). may
+/// also starts a timer thread, which shares the core. The configuration only takes effect
+/// before may's scheduler first starts, which is the first call in a measuring child. The
+/// workloads then spawn from the main thread, as may's own examples do: the worker runs the
+/// coroutines while the main thread spawns and joins.
 pub fn may_configure() {
     may::config().set_workers(1);
     may::config().set_worker_pin(false);
