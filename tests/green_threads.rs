@@ -236,6 +236,49 @@ fn killing_a_green_thread_blocked_in_a_socket_read_unwinds_it_and_closes_the_soc
     assert_eq!(*log.borrow(), ["drop reader"]);
 }
 
+/// Waits (green) in its destructor: what a kill must survive without aborting.
+struct WaitsOnDrop {
+    log: Log,
+    ready: bool,
+}
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        if self.ready {
+            // A wait that completes at once works even while the thread is being killed.
+            let v = green::wait(async { 5 });
+            push(&self.log, format!("drop waited for {v}"));
+        } else {
+            // One that would really suspend cannot be resumed any more: the thread's stack
+            // is set aside (leaked, with a warning) instead of aborting the process.
+            green::sleep(Duration::from_secs(3600));
+            push(&self.log, "never");
+        }
+    }
+}
+
+#[test]
+fn destructors_that_wait_while_their_green_thread_is_killed_neither_abort_nor_hang() {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    green::run(move || {
+        for ready in [true, false] {
+            let l2 = l.clone();
+            let g = green::spawn(move || {
+                let _w = WaitsOnDrop { log: l2, ready };
+                green::sleep(Duration::from_secs(3600));
+            });
+            green::sleep(Duration::from_millis(5));
+            g.kill();
+            assert_eq!(g.join().unwrap_err().kind(), ErrorKind::Cancelled);
+        }
+        // The loop still runs green threads normally.
+        assert_eq!(green::spawn(|| 1).join().unwrap(), 1);
+    })
+    .unwrap();
+    assert_eq!(*log.borrow(), ["drop waited for 5"]);
+}
+
 #[test]
 fn a_green_thread_killed_before_it_starts_never_runs() {
     let log: Log = Rc::default();

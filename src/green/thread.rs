@@ -263,6 +263,11 @@ impl<T: 'static> GreenThread<T> {
     /// get a [`Cancelled`](crate::ErrorKind::Cancelled) error. One that has not started yet
     /// never starts. Returns false if it had already finished. Does not wait for it: join it
     /// for that.
+    ///
+    /// A destructor may still wait on something that is ready at once; one that would have to
+    /// suspend cannot be resumed any more, so the green thread's stack is set aside (leaked,
+    /// with a `tracing` warning) rather than freed under it. Code that catches the unwind
+    /// (`catch_unwind`) is unwound again at each of its later waits.
     pub fn kill(&self) -> bool {
         self.task.cancel()
     }
