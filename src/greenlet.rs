@@ -173,8 +173,9 @@ impl<V: 'static> Greenlet<V> {
         let stack = PooledStack::new(size)?;
         let (bottom, top) = (stack.bottom(), stack.top());
         let coroutine: Coro = Coroutine::with_stack(stack, move |yielder, ()| {
-            let me = current_inner();
-            me.yielder.set(yielder);
+            // No handle to ourselves may stay on our own stack: it would keep the greenlet
+            // alive forever once suspended (a cycle through the coroutine).
+            current_inner().yielder.set(yielder);
             let outcome = match take_transfer::<V>() {
                 Ok(first) => catch_unwind(AssertUnwindSafe(move || body(first))),
                 Err(e) => Err(Box::new(e) as Box<dyn Any + Send>),
@@ -230,8 +231,11 @@ impl<V: 'static> Greenlet<V> {
         if me.is_main() {
             trampoline(target);
         } else {
-            Suspender::new(me.yielder.get(), me.bottom, me.top)
-                .suspend("kettle::greenlet::Greenlet::switch", target);
+            let suspender = Suspender::new(me.yielder.get(), me.bottom, me.top);
+            // Holding `me` across the suspension would keep this greenlet alive through its
+            // own stack; dropped, a greenlet nobody refers to is unwound and freed.
+            drop(me);
+            suspender.suspend("kettle::greenlet::Greenlet::switch", target);
         }
         take_transfer::<V>()
     }

@@ -414,6 +414,23 @@ fn closing_a_loop_with_suspended_green_threads_runs_their_destructors() {
 }
 
 #[test]
+fn a_green_thread_holding_a_handle_to_itself_is_still_torn_down_with_its_loop() {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let lp = kettle::EventLoop::new().unwrap();
+    lp.run_until_complete(async {
+        drop(green::spawn(move || {
+            let _me = green::getcurrent(); // an Rc to its own task, on its own stack
+            let _g = Guard("self-referencing", l.clone());
+            green::sleep(Duration::from_secs(3600));
+        }));
+        kettle::sleep(Duration::from_millis(5)).await;
+    });
+    lp.close().unwrap();
+    assert_eq!(*log.borrow(), ["drop self-referencing"]);
+}
+
+#[test]
 fn green_code_uses_asyncio_streams_through_wait() {
     let reply = green::run(|| {
         let server = green::wait(kettle::start_server(

@@ -146,3 +146,25 @@ fn a_value_of_another_type_is_an_error_not_undefined_behaviour() {
     let err = g.switch("x".into()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
 }
+
+#[test]
+fn dropping_a_suspended_greenlet_unwinds_its_stack() {
+    struct Guard(Log);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            push(&self.0, "dropped");
+        }
+    }
+    let log: Log = Rc::default();
+    let l = log.clone();
+    let main = greenlet::getcurrent();
+    let g = Greenlet::new(move |()| {
+        let _g = Guard(l.clone());
+        main.switch(()).unwrap();
+        push(&l, "never resumed");
+    });
+    g.switch(()).unwrap();
+    assert!(g.started() && !g.dead());
+    drop(g);
+    assert_eq!(*log.borrow(), ["dropped"]);
+}
