@@ -5,6 +5,7 @@ child process (already pinned to one core, which the interpreter inherits), so i
 runnable by hand from the repository:
 
     python3 kettle-bench/python/kettle_bench.py gen-switch 1000000
+    python3 kettle-bench/python/kettle_bench.py greenlet-switch 1000000  # needs greenlet
     python3 kettle-bench/python/kettle_bench.py green-spawn 100000     # needs gevent
     python3 kettle-bench/python/kettle_bench.py green-sleep 10000      # needs gevent
 
@@ -16,6 +17,8 @@ Workloads (see kettle-bench/src/workloads/ for the Rust sides):
 
 * gen-switch N: a generator that yields back every value sent to it; N `send` round trips
   with the values 0..N, summed. ns_per_rt = elapsed / N.
+* greenlet-switch N: the main greenlet switches to a child with i, the child switches back with
+  it; N round trips (two switches each), summed. ns_per_rt = elapsed / N.
 * green-spawn N: N greenlets (gevent.spawn), greenlet i returning i; gevent.joinall; the sum
   of the values.
 * green-sleep N: N greenlets, greenlet k sleeping d_k ms and returning d_k, with the delays
@@ -84,6 +87,35 @@ def gen_switch(n):
     )
 
 
+def greenlet_switch(n):
+    from greenlet import getcurrent, greenlet
+
+    main = getcurrent()
+
+    def child(value):
+        while value != STOP:
+            value = main.switch(value)
+        return value
+
+    g = greenlet(child)
+    # The untimed first switch starts the child.
+    if g.switch(0) != 0:
+        raise RuntimeError("the child did not echo its first value")
+    switch = g.switch
+    total = 0
+    start = time.perf_counter()
+    for i in range(n):
+        total += switch(i)
+    elapsed = time.perf_counter() - start
+    if switch(STOP) != STOP or not g.dead:
+        raise RuntimeError("the child did not return on STOP")
+    return "ns_per_rt=%.2f elapsed_s=%.6f sum=%d" % (
+        elapsed * 1e9 / n,
+        elapsed,
+        total & MASK64,
+    )
+
+
 def start_gevent():
     """Imports gevent and creates its hub (the event loop) before the clock starts, as the Rust
     sides build their loop or scheduler before theirs."""
@@ -133,6 +165,7 @@ def green_sleep(n):
 
 WORKLOADS = {
     "gen-switch": gen_switch,
+    "greenlet-switch": greenlet_switch,
     "green-spawn": green_spawn,
     "green-sleep": green_sleep,
 }

@@ -61,11 +61,13 @@ pub enum Runtime {
     Python,
     /// CPython 3 with gevent's greenlets, running the same script.
     PythonGevent,
+    /// CPython 3 with the `greenlet` package (gevent's switching core), the same script.
+    PythonGreenlet,
 }
 
 impl Runtime {
     /// Every runtime, in the order of their names in messages.
-    pub const ALL: [Runtime; 7] = [
+    pub const ALL: [Runtime; 8] = [
         Runtime::Kettle,
         Runtime::Tokio,
         Runtime::KettleGreen,
@@ -73,6 +75,7 @@ impl Runtime {
         Runtime::May,
         Runtime::Python,
         Runtime::PythonGevent,
+        Runtime::PythonGreenlet,
     ];
 
     /// The name used on the command line and in result lines.
@@ -85,6 +88,7 @@ impl Runtime {
             Runtime::May => "may",
             Runtime::Python => "python",
             Runtime::PythonGevent => "python-gevent",
+            Runtime::PythonGreenlet => "python-greenlet",
         }
     }
 
@@ -100,6 +104,7 @@ impl Runtime {
         match self {
             Runtime::Python => crate::python::missing(None),
             Runtime::PythonGevent => crate::python::missing(Some("gevent")),
+            Runtime::PythonGreenlet => crate::python::missing(Some("greenlet")),
             _ => None,
         }
     }

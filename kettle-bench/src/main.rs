@@ -17,6 +17,7 @@
 //!   pingpong N        N round trips between two tasks over two capacity-1 channels
 //!                     (these three on kettle and tokio)
 //!   gen-switch N      N send/yield round trips into a generator (kettle, corosensei, python)
+//!   greenlet-switch N N greenlet switches there and back (kettle, python-greenlet)
 //!   green-spawn N     spawn N green threads, thread i returning i; join all; report the sum
 //!                     (kettle-green, may, python-gevent)
 //!   green-sleep N     N green threads sleeping the delays of `sleep` (kettle-green, may,

@@ -4,6 +4,7 @@
 //! `spawn`, `sleep` and `pingpong` compare Kettle's event loop with tokio's. The green-thread
 //! workloads compare Kettle's generators and green threads with stackful-coroutine anchors:
 //! `gen-switch` with corosensei's bare switch (the floor) and Python's generators,
+//! `greenlet-switch` with Python's greenlet,
 //! `green-spawn` and `green-sleep` with the `may` crate (one worker) and gevent,
 //! `green-pingpong` with Kettle's own async `pingpong`. The first runtime of each workload
 //! ([`Workload::runtimes`]) is the subject: the ratio lines divide its medians by the others'.
@@ -22,6 +23,7 @@ pub mod gen_switch;
 pub mod green_pingpong;
 pub mod green_sleep;
 pub mod green_spawn;
+pub mod greenlet_switch;
 pub mod http;
 pub mod pingpong;
 pub mod sleep;
@@ -47,6 +49,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         "gen-switch N",
         "N send/yield round trips into a generator that yields back what it is sent",
+    ),
+    (
+        "greenlet-switch N",
+        "N greenlet switches there and back between the main greenlet and a child",
     ),
     (
         "green-spawn N",
@@ -102,6 +108,11 @@ pub enum Workload {
         /// Number of send/yield round trips.
         n: u64,
     },
+    /// `greenlet-switch N`
+    GreenletSwitch {
+        /// Number of switch round trips.
+        n: u64,
+    },
     /// `green-spawn N`
     GreenSpawn {
         /// Number of green threads.
@@ -128,6 +139,7 @@ impl Workload {
             "sleep" => |n| Workload::Sleep { n },
             "pingpong" => |n| Workload::PingPong { n },
             "gen-switch" => |n| Workload::GenSwitch { n },
+            "greenlet-switch" => |n| Workload::GreenletSwitch { n },
             "green-spawn" => |n| Workload::GreenSpawn { n },
             "green-sleep" => |n| Workload::GreenSleep { n },
             "green-pingpong" => |n| Workload::GreenPingPong { n },
@@ -143,6 +155,7 @@ impl Workload {
             Workload::Sleep { .. } => "sleep",
             Workload::PingPong { .. } => "pingpong",
             Workload::GenSwitch { .. } => "gen-switch",
+            Workload::GreenletSwitch { .. } => "greenlet-switch",
             Workload::GreenSpawn { .. } => "green-spawn",
             Workload::GreenSleep { .. } => "green-sleep",
             Workload::GreenPingPong { .. } => "green-pingpong",
@@ -158,6 +171,7 @@ impl Workload {
                 &[Kettle, Tokio]
             }
             Workload::GenSwitch { .. } => &[Kettle, Corosensei, Python],
+            Workload::GreenletSwitch { .. } => &[Kettle, PythonGreenlet],
             Workload::GreenSpawn { .. } | Workload::GreenSleep { .. } => {
                 &[KettleGreen, May, PythonGevent]
             }
@@ -175,7 +189,9 @@ impl Workload {
             | Workload::GreenSpawn { .. }
             | Workload::GreenSleep { .. } => &[("elapsed", "elapsed_s"), ("rss", "peak_rss_mb")],
             // The memory of a generator switch is noise around each process's own baseline.
-            Workload::GenSwitch { .. } => &[("ns_per_rt", "ns_per_rt")],
+            Workload::GenSwitch { .. } | Workload::GreenletSwitch { .. } => {
+                &[("ns_per_rt", "ns_per_rt")]
+            }
             Workload::GreenPingPong { .. } => &[("ns_per_rt", "ns_per_rt"), ("rss", "peak_rss_mb")],
         }
     }
@@ -187,6 +203,7 @@ impl Workload {
             | Workload::Sleep { n }
             | Workload::PingPong { n }
             | Workload::GenSwitch { n }
+            | Workload::GreenletSwitch { n }
             | Workload::GreenSpawn { n }
             | Workload::GreenSleep { n }
             | Workload::GreenPingPong { n } => Fields::new().with("n", n),
@@ -208,6 +225,10 @@ impl Workload {
             (Workload::GenSwitch { n }, Runtime::Kettle) => gen_switch::kettle(n),
             (Workload::GenSwitch { n }, Runtime::Corosensei) => gen_switch::corosensei(n),
             (Workload::GenSwitch { n }, Runtime::Python) => gen_switch::python(n)?,
+            (Workload::GreenletSwitch { n }, Runtime::Kettle) => greenlet_switch::kettle(n),
+            (Workload::GreenletSwitch { n }, Runtime::PythonGreenlet) => {
+                greenlet_switch::python(n)?
+            }
             (Workload::GreenSpawn { n }, Runtime::KettleGreen) => green_spawn::kettle(n),
             (Workload::GreenSpawn { n }, Runtime::May) => green_spawn::may(n),
             (Workload::GreenSpawn { n }, Runtime::PythonGevent) => green_spawn::gevent(n)?,
@@ -277,6 +298,7 @@ mod tests {
             Workload::Sleep { n: 20 },
             Workload::PingPong { n: 100 },
             Workload::GenSwitch { n: 100 },
+            Workload::GreenletSwitch { n: 100 },
             Workload::GreenSpawn { n: 100 },
             Workload::GreenSleep { n: 20 },
             Workload::GreenPingPong { n: 100 },
