@@ -2,7 +2,7 @@
 //!
 //! In the seed the consumer is a generator driven by `send()`; with tasks, the producer puts
 //! each item on a queue and awaits the consumer's answer on another, so control passes back
-//! and forth exactly as with `send()` and `yield`. (The generator form gets its own issue.)
+//! and forth exactly as with `send()` and `yield`. (The generator form is `producer_consumer_gen`.)
 
 use kettle::sync::Queue;
 
