@@ -58,13 +58,6 @@ use crate::coro::suspend::Suspender;
 use crate::coro::DEFAULT_STACK_SIZE;
 use crate::error::{Error, Result};
 
-/// What moves between greenlets with a switch.
-enum Transfer {
-    Value(Box<dyn Any>),
-    /// A panic of a finished child, raised again in the parent.
-    Raise(Box<dyn Any + Send>),
-}
-
 type Coro = Coroutine<(), Rc<Inner>, (), PooledStack>;
 
 /// One greenlet; the main greenlet of a thread has no coroutine.
@@ -82,6 +75,11 @@ struct Inner {
     /// refused rather than suspending the wrong coroutine.
     bottom: usize,
     top: usize,
+    /// The value the next switch to it carries: an `Option<V>` allocated on the first switch
+    /// and reused by every later one of the same type, so switching does not allocate.
+    inbox: RefCell<Option<Box<dyn Any>>>,
+    /// A panic of a finished child, to raise again when it resumes here.
+    raise: RefCell<Option<Box<dyn Any + Send>>>,
 }
 
 impl Inner {
@@ -102,8 +100,9 @@ thread_local! {
         yielder: Cell::new(std::ptr::null()),
         bottom: 0,
         top: 0,
+        inbox: RefCell::new(None),
+        raise: RefCell::new(None),
     });
-    static TRANSFER: RefCell<Option<Transfer>> = const { RefCell::new(None) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
 }
 
@@ -176,15 +175,19 @@ impl<V: 'static> Greenlet<V> {
             // No handle to ourselves may stay on our own stack: it would keep the greenlet
             // alive forever once suspended (a cycle through the coroutine).
             current_inner().yielder.set(yielder);
-            let outcome = match take_transfer::<V>() {
+            // A statement of its own: a temporary handle in the `match` below would live, on
+            // our own stack, for as long as the body runs.
+            let first = receive::<V>(&current_inner());
+            let outcome = match first {
                 Ok(first) => catch_unwind(AssertUnwindSafe(move || body(first))),
                 Err(e) => Err(Box::new(e) as Box<dyn Any + Send>),
             };
-            let transfer = match outcome {
-                Ok(value) => Transfer::Value(Box::new(value)),
-                Err(payload) => Transfer::Raise(payload),
-            };
-            TRANSFER.with(|t| *t.borrow_mut() = Some(transfer));
+            // The value (or panic) goes where the trampoline sends control next.
+            let heir = live_ancestor(&current_inner());
+            match outcome {
+                Ok(value) => deliver(&heir, value),
+                Err(payload) => *heir.raise.borrow_mut() = Some(payload),
+            }
         });
         let id = NEXT_ID.with(|n| n.replace(n.get() + 1));
         let parent = Some(current_inner());
@@ -198,6 +201,8 @@ impl<V: 'static> Greenlet<V> {
                 yielder: Cell::new(std::ptr::null()),
                 bottom,
                 top,
+                inbox: RefCell::new(None),
+                raise: RefCell::new(None),
             }),
             _values: PhantomData,
         })
@@ -227,7 +232,7 @@ impl<V: 'static> Greenlet<V> {
         if Rc::ptr_eq(&me, &target) {
             return Ok(value);
         }
-        TRANSFER.with(|t| *t.borrow_mut() = Some(Transfer::Value(Box::new(value))));
+        deliver(&target, value);
         if me.is_main() {
             trampoline(target);
         } else {
@@ -237,7 +242,8 @@ impl<V: 'static> Greenlet<V> {
             drop(me);
             suspender.suspend("kettle::greenlet::Greenlet::switch", target);
         }
-        take_transfer::<V>()
+        // Resumed: whoever switched here left the value in our inbox.
+        receive::<V>(&current_inner())
     }
 
     /// The same greenlet, switched with values of type `W`.
@@ -298,15 +304,47 @@ impl<V: 'static> fmt::Debug for Greenlet<V> {
     }
 }
 
-/// Takes the value a switch delivered to the running greenlet.
-fn take_transfer<V: 'static>() -> Result<V> {
-    match TRANSFER.with(|t| t.borrow_mut().take()) {
-        Some(Transfer::Value(boxed)) => boxed.downcast::<V>().map(|b| *b).map_err(|_| {
-            Error::invalid_state("switched to with a value of another type than the greenlet takes")
-        }),
-        Some(Transfer::Raise(payload)) => resume_unwind(payload),
-        None => Err(Error::invalid_state("switched to without a value")),
+/// Leaves `value` in `to`'s inbox for its next resume.
+fn deliver<V: 'static>(to: &Inner, value: V) {
+    let mut inbox = to.inbox.borrow_mut();
+    match inbox.as_mut().and_then(|b| b.downcast_mut::<Option<V>>()) {
+        Some(slot) => *slot = Some(value),
+        None => *inbox = Some(Box::new(Some(value))),
     }
+}
+
+/// Takes the value a switch delivered to `me` (the running greenlet), or raises the panic of
+/// a child that finished by panicking.
+fn receive<V: 'static>(me: &Inner) -> Result<V> {
+    if let Some(payload) = me.raise.borrow_mut().take() {
+        resume_unwind(payload);
+    }
+    let mut inbox = me.inbox.borrow_mut();
+    if let Some(value) = inbox
+        .as_mut()
+        .and_then(|b| b.downcast_mut::<Option<V>>())
+        .and_then(Option::take)
+    {
+        return Ok(value);
+    }
+    // A value of another type (or none): drop it, so it cannot surface at a later switch.
+    *inbox = None;
+    Err(Error::invalid_state(
+        "switched to with a value of another type than the greenlet takes",
+    ))
+}
+
+/// Where control and the return value of `finished` go: its first unfinished ancestor, or
+/// the main greenlet.
+fn live_ancestor(finished: &Inner) -> Rc<Inner> {
+    let mut parent = finished.parent.clone();
+    while let Some(p) = parent {
+        if !p.finished.get() {
+            return p;
+        }
+        parent = p.parent.clone();
+    }
+    MAIN.with(Rc::clone)
 }
 
 /// Runs greenlets from the main greenlet until control comes back to it. Every switch between
@@ -333,20 +371,14 @@ fn trampoline(mut next: Rc<Inner>) {
                 next = target;
             }
             CoroutineResult::Return(()) => {
-                // The stack goes back to the pool now; the value is in TRANSFER.
+                // The stack goes back to the pool now; the value is in the heir's inbox.
                 drop(coroutine);
                 next.finished.set(true);
-                let mut parent = next.parent.clone();
-                loop {
-                    match parent {
-                        Some(p) if p.finished.get() => parent = p.parent.clone(),
-                        Some(p) if !p.is_main() => {
-                            next = p;
-                            break;
-                        }
-                        _ => return,
-                    }
+                let heir = live_ancestor(&next);
+                if heir.is_main() {
+                    return;
                 }
+                next = heir;
             }
         }
     }
