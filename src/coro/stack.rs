@@ -30,6 +30,9 @@ use super::overflow;
 /// need a bigger one (`green::Builder::stack_size`, `Generator::with_stack_size`).
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
+/// The largest stack handed out (a slab reserves 64 of them as address space).
+const MAX_STACK_SIZE: usize = 1 << 30;
+
 /// The guard region under each stack. Rust functions probe every page of a large frame, so one
 /// page would do for Rust code; C code does not probe, so a few pages more.
 const GUARD_SIZE: usize = 16 * 1024;
@@ -186,6 +189,12 @@ struct Pool {
 
 impl Pool {
     fn take(&mut self, size: usize) -> io::Result<PooledStack> {
+        if size > MAX_STACK_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a coroutine stack of {size} bytes is over the 1 GiB limit"),
+            ));
+        }
         let size = round_up(size.max(MIN_STACK_SIZE), page_size());
         let found = self.class(size).pop();
         let (top, slab) = match found {
@@ -476,6 +485,13 @@ mod tests {
         let b = PooledStack::new(60 * 1024 + 1).unwrap();
         assert_eq!(b.top(), top, "the warmest free stack is reused");
         assert_eq!(b.size(), 64 * 1024);
+    }
+
+    #[test]
+    fn absurd_sizes_are_an_error() {
+        let err = PooledStack::new(usize::MAX).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(PooledStack::new(MAX_STACK_SIZE + 1).is_err());
     }
 
     #[test]
