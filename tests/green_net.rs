@@ -7,8 +7,11 @@
 //! `io::copy`; reads and writes through `&TcpStream` and `try_clone`d handles; read and write
 //! timeouts (`TimedOut`, the connection still usable); refused connections; connecting by
 //! name; EOF; addresses; UDP in both modes with a receive timeout; green threads sharing one
-//! socket (several acceptors, two readers); killing green threads blocked in `accept` and
-//! `read`; green and async clients of one green server on one loop.
+//! socket (several acceptors, two readers, two UDP receivers) and the turn passing on when a
+//! queued one is killed or times out; `shutdown` waking a blocked reader; killing green
+//! threads blocked in `accept`, `read` and `write`, a panicking handler, and green threads
+//! still blocked when the main one returns; green and async clients of one green server on
+//! one loop.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -795,4 +798,210 @@ fn green_calls_outside_a_green_thread_panic_with_the_function_name() {
         message.contains("kettle::green::net::TcpStream::connect"),
         "{message}"
     );
+}
+
+#[test]
+fn a_killed_or_timed_out_reader_in_the_queue_passes_the_turn_on() {
+    green_main(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let server = Rc::new(server);
+        let reader = |server: Rc<TcpStream>| {
+            move || {
+                let mut b = [0u8; 1];
+                (&*server).read_exact(&mut b).map(|()| b[0])
+            }
+        };
+        // First in line holds the turn while it waits for bytes; the second is queued.
+        let first = green::spawn(reader(server.clone()));
+        let queued = green::spawn(reader(server.clone()));
+        green::sleep(Duration::from_millis(10));
+        assert!(queued.kill());
+        assert!(queued.join().unwrap_err().is_cancelled());
+        (&client).write_all(b"1").unwrap();
+        assert_eq!(first.join().unwrap().unwrap(), b'1');
+
+        // Killing the one holding the turn hands it to the next in line.
+        let holder = green::spawn(reader(server.clone()));
+        let next = green::spawn(reader(server.clone()));
+        green::sleep(Duration::from_millis(10));
+        assert!(holder.kill());
+        assert!(holder.join().unwrap_err().is_cancelled());
+        (&client).write_all(b"2").unwrap();
+        assert_eq!(next.join().unwrap().unwrap(), b'2');
+
+        // A queued reader's timeout counts its time in the queue; the holder is unaffected.
+        let holder = green::spawn(reader(server.clone()));
+        green::sleep(Duration::from_millis(5));
+        server
+            .set_read_timeout(Some(Duration::from_millis(30)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        let err = (&*server).read(&mut b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        server.set_read_timeout(None).unwrap();
+        (&client).write_all(b"3").unwrap();
+        assert_eq!(holder.join().unwrap().unwrap(), b'3');
+    });
+}
+
+#[test]
+fn shutting_a_socket_down_wakes_its_blocked_reader_with_eof() {
+    let (n, waited) = green_main(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let handle = server.try_clone().unwrap();
+        let reader = green::spawn(move || {
+            let start = Instant::now();
+            let mut buf = [0u8; 8];
+            let n = (&server).read(&mut buf).unwrap();
+            (n, start.elapsed())
+        });
+        green::sleep(Duration::from_millis(20));
+        // The std way to unblock a reader from elsewhere.
+        handle.shutdown(Shutdown::Both).unwrap();
+        reader.join().unwrap()
+    });
+    assert_eq!(n, 0);
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+}
+
+#[test]
+fn two_green_threads_receiving_on_one_udp_socket_each_get_a_datagram() {
+    let mut got = green_main(|| {
+        let socket = Rc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let socket = socket.try_clone().unwrap();
+                green::spawn(move || {
+                    let mut buf = [0u8; 16];
+                    let n = socket.recv(&mut buf).unwrap();
+                    String::from_utf8(buf[..n].to_vec()).unwrap()
+                })
+            })
+            .collect();
+        green::sleep(Duration::from_millis(10));
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"first", addr).unwrap();
+        sender.send_to(b"second", addr).unwrap();
+        green::joinall(receivers)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    });
+    got.sort();
+    assert_eq!(got, ["first", "second"]);
+}
+
+#[test]
+fn killing_a_writer_blocked_on_a_full_socket_closes_it() {
+    green_main(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let written = Rc::new(Cell::new(0usize));
+        let writer = {
+            let written = written.clone();
+            green::spawn(move || {
+                let chunk = [7u8; 64 * 1024];
+                loop {
+                    let n = (&client).write(&chunk)?;
+                    written.set(written.get() + n);
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), io::Error>(())
+            })
+        };
+        // Nobody reads, so the writer ends up suspended in write.
+        let mut last = 0;
+        loop {
+            green::sleep(Duration::from_millis(20));
+            if written.get() == last {
+                break;
+            }
+            last = written.get();
+        }
+        assert!(!writer.dead());
+        assert!(writer.kill());
+        assert!(writer.join().unwrap_err().is_cancelled());
+        // Everything written arrives, then EOF: the killed thread's stream was closed.
+        let mut received = Vec::new();
+        (&server).read_to_end(&mut received).unwrap();
+        assert_eq!(received.len(), written.get());
+        assert!(received.iter().all(|b| *b == 7));
+    });
+}
+
+#[test]
+fn a_panicking_connection_handler_closes_its_socket_and_the_server_goes_on() {
+    green_main(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handlers = Rc::new(RefCell::new(Vec::new()));
+        let acceptor = {
+            let handlers = handlers.clone();
+            green::spawn(move || {
+                for stream in listener.incoming() {
+                    let stream = stream.unwrap();
+                    handlers.borrow_mut().push(green::spawn(move || {
+                        let mut line = String::new();
+                        BufReader::new(&stream).read_line(&mut line).unwrap();
+                        if line == "panic\n" {
+                            panic!("the handler gave up");
+                        }
+                        (&stream).write_all(line.as_bytes()).unwrap();
+                    }));
+                }
+            })
+        };
+        let bad = TcpStream::connect(addr).unwrap();
+        (&bad).write_all(b"panic\n").unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!((&bad).read(&mut buf).unwrap(), 0, "closed while unwinding");
+        let handler = handlers.borrow_mut().remove(0);
+        let err = handler.join().unwrap_err();
+        assert_eq!(err.kind(), kettle::ErrorKind::Panicked);
+
+        let good = TcpStream::connect(addr).unwrap();
+        (&good).write_all(b"fine\n").unwrap();
+        let mut reply = String::new();
+        BufReader::new(&good).read_line(&mut reply).unwrap();
+        assert_eq!(reply, "fine\n");
+        acceptor.kill();
+    });
+}
+
+#[test]
+fn green_threads_blocked_in_io_when_the_main_one_returns_are_unwound() {
+    let (accept_dropped, read_dropped) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+    let (a, r) = (accept_dropped.clone(), read_dropped.clone());
+    let peer_saw = green_main(move || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A plain std peer (connecting to loopback does not wait), kept past the loop to see
+        // the reader's socket close.
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        green::spawn(move || {
+            let _guard = SetOnDrop(a);
+            listener.accept().map(|_| ())
+        });
+        green::spawn(move || {
+            let _guard = SetOnDrop(r);
+            let mut buf = [0u8; 1];
+            (&server).read(&mut buf)
+        });
+        green::sleep(Duration::from_millis(10));
+        client
+    });
+    assert!(accept_dropped.get() && read_dropped.get());
+    let mut peer = peer_saw;
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(peer.read(&mut [0u8; 1]).unwrap(), 0);
 }
