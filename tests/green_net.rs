@@ -1005,3 +1005,52 @@ fn green_threads_blocked_in_io_when_the_main_one_returns_are_unwound() {
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(peer.read(&mut [0u8; 1]).unwrap(), 0);
 }
+
+/// Waits on the loop in its destructor, as a "say goodbye on close" guard would.
+struct GreenWaitOnDrop;
+
+impl Drop for GreenWaitOnDrop {
+    fn drop(&mut self) {
+        green::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "src/green/thread.rs: wait_named asks std::thread::panicking(), which is per OS \
+            thread, so while one green thread is suspended in a destructor during a panic \
+            every kill on the loop is ignored and the killed green thread's stack (and \
+            socket) is leaked"]
+fn a_kill_unwinds_even_while_another_green_thread_is_suspended_mid_panic() {
+    green_main(|| {
+        // Panics, and waits in a destructor while unwinding.
+        let panicking = green::spawn(|| {
+            let _guard = GreenWaitOnDrop;
+            panic!("unwinding slowly");
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dropped = Rc::new(Cell::new(false));
+        let acceptor = {
+            let dropped = dropped.clone();
+            green::spawn(move || {
+                let _guard = SetOnDrop(dropped);
+                listener.accept().map(|_| ())
+            })
+        };
+        green::sleep(Duration::from_millis(20));
+        assert!(acceptor.kill());
+        assert!(acceptor.join().unwrap_err().is_cancelled());
+        let refused = TcpStream::connect(addr).map(|_| ()).map_err(|e| e.kind());
+        // Joined before asserting: a failed assertion would close the loop while that green
+        // thread is suspended mid-unwind, and its teardown then aborts the process (the same
+        // panicking() confusion).
+        let err = panicking.join().unwrap_err();
+        assert!(dropped.get(), "the killed green thread's destructors ran");
+        assert_eq!(
+            refused,
+            Err(io::ErrorKind::ConnectionRefused),
+            "listener closed"
+        );
+        assert_eq!(err.kind(), kettle::ErrorKind::Panicked);
+    });
+}
