@@ -9,16 +9,17 @@
 //! cargo run --example gevent_download -- --timeout-ms 2000 URL...
 //! ```
 //!
-//! Without arguments it fetches three pages of the `web_app` example: the seed's three sites
-//! (`http://www.baidu.com/`, ...) need a network, and two of them now answer plain HTTP only
-//! with a redirect to HTTPS, which this example does not speak. Each page takes the server
-//! half a second, so fetching all three takes about half a second, not one and a half.
+//! Without arguments it fetches three pages of the `web_app` example, so it works offline:
+//! the seed's three sites (`http://www.baidu.com/`, ...) need a network and may redirect to
+//! HTTPS, which this example does not speak (pass them as arguments to try). Each page takes
+//! the server half a second, so fetching all three takes about half a second, not one and a
+//! half.
 //!
 //! The seed's `urllib.request.urlopen(url).read()` becomes a small HTTP/1.1 client over
 //! `kettle::green::net::TcpStream`, written with nothing but `std::io`: `GET` with `Host` and
 //! `Connection: close`, then the status line and headers (at most 64 KiB of them), then the
 //! body framed by `Content-Length`, by chunked encoding, or by the server closing the
-//! connection. Like `urlopen` it follows up to five redirects and treats any other status
+//! connection. Like `urlopen` it follows redirects (up to five here) and treats any other status
 //! outside 2xx as a failure. Each URL gets one deadline (`--timeout-ms`, 10 s by default)
 //! for all of its work, enforced through the socket's read and write timeouts.
 //!
