@@ -19,9 +19,9 @@
 //! `kettle::green::net::TcpStream`, written with nothing but `std::io`: `GET` with `Host` and
 //! `Connection: close`, then the status line and headers (at most 64 KiB of them), then the
 //! body framed by `Content-Length`, by chunked encoding, or by the server closing the
-//! connection. Like `urlopen` it follows redirects (up to five here) and treats any other status
-//! outside 2xx as a failure. Each URL gets one deadline (`--timeout-ms`, 10 s by default)
-//! for all of its work, enforced through the socket's read and write timeouts.
+//! connection. Like `urlopen` it follows redirects (up to five here) and treats any other
+//! status outside 2xx as a failure. Each URL gets one deadline (`--timeout-ms`, 10 s by
+//! default) for all of its work, enforced through the socket's read and write timeouts.
 //!
 //! A URL that fails prints `download URL failed: REASON` and the others carry on. The exit
 //! status is 0 when every URL downloaded, 1 otherwise (2 for a usage error).
