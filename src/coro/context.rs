@@ -29,15 +29,19 @@ pub(crate) struct Ctx<'a> {
     top: usize,
     /// The green thread is being killed (its task was cancelled or dropped): waits unwind.
     pub(crate) teardown: bool,
+    /// Set when a wait starts the kill's unwinding, so the waits of destructors during it are
+    /// let through. Kept by the green thread across polls. (`std::thread::panicking()` cannot
+    /// say this: it is per OS thread, and another green thread may be suspended mid-panic.)
+    pub(crate) exiting: &'a Cell<bool>,
 }
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(
         waker: &'a Waker,
         yielder: *const Yielder<(), ()>,
-        bottom: usize,
-        top: usize,
+        (bottom, top): (usize, usize),
         teardown: bool,
+        exiting: &'a Cell<bool>,
     ) -> Self {
         Ctx {
             waker,
@@ -45,6 +49,7 @@ impl<'a> Ctx<'a> {
             bottom,
             top,
             teardown,
+            exiting,
         }
     }
 

@@ -1,5 +1,6 @@
 //! A green thread is a task whose future resumes a coroutine.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -51,6 +52,8 @@ struct Running<T: 'static> {
     /// The task's id and name, for the overflow report.
     id: u64,
     name: Option<Box<str>>,
+    /// The kill's unwinding has started (see `Ctx::exiting`).
+    exiting: Cell<bool>,
 }
 
 // The future is never pinned-projected: `body` is moved out whole and the coroutine's own
@@ -100,6 +103,7 @@ where
             top,
             id,
             name,
+            exiting: Cell::new(false),
         }));
         Ok(())
     }
@@ -108,7 +112,13 @@ where
 impl<T: 'static> Running<T> {
     /// Resumes the coroutine with `waker` as the green thread's waker.
     fn resume(&mut self, waker: &Waker, teardown: bool) -> CoroutineResult<(), Result<T>> {
-        let ctx = Ctx::new(waker, self.yielder, self.bottom, self.top, teardown);
+        let ctx = Ctx::new(
+            waker,
+            self.yielder,
+            (self.bottom, self.top),
+            teardown,
+            &self.exiting,
+        );
         let (name, name_len) = match &self.name {
             Some(n) => (n.as_ptr(), n.len()),
             None => (std::ptr::null(), 0),
@@ -219,12 +229,24 @@ pub(crate) fn wait_named<F: Future>(function: &str, future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     loop {
         let step = context::with_current(function, |ctx| {
-            if ctx.teardown && !std::thread::panicking() {
-                // Killed: unwind from this switch (gevent raises GreenletExit here). While
-                // already unwinding, a destructor's wait is let through instead.
+            if ctx.teardown && (!ctx.exiting.get() || !std::thread::panicking()) {
+                // Killed: unwind from this switch (gevent raises GreenletExit here), and again
+                // at a later wait if the code caught the unwind and went on.
+                ctx.exiting.set(true);
                 return Step::Exit;
             }
-            match future.as_mut().poll(&mut Context::from_waker(ctx.waker)) {
+            let mut cx = Context::from_waker(ctx.waker);
+            if ctx.teardown {
+                // A destructor waits while the kill unwinds: let it through if what it waits
+                // for is ready. Its future may panic if the loop is gone (the loop is being
+                // closed); a panic escaping a destructor now would abort the process, so it
+                // counts as not ready, and the thread is set aside (see GreenFuture's Drop).
+                return match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+                    Ok(Poll::Ready(value)) => Step::Done(value),
+                    Ok(Poll::Pending) | Err(_) => Step::Suspend(ctx.suspender()),
+                };
+            }
+            match future.as_mut().poll(&mut cx) {
                 Poll::Ready(value) => Step::Done(value),
                 Poll::Pending => Step::Suspend(ctx.suspender()),
             }
