@@ -81,7 +81,8 @@ pub fn python(n: u64) -> Result<Fields, String> {
 }
 
 /// The result line. Two decimals: a few-nanosecond switch needs them.
-fn result(elapsed: Duration, n: u64, sum: u64) -> Fields {
+/// The result line of a switch round-trip workload (also `greenlet-switch`'s).
+pub fn result(elapsed: Duration, n: u64, sum: u64) -> Fields {
     Fields::new()
         .with(
             "ns_per_rt",

@@ -8,10 +8,10 @@
 //! Runtimes: `kettle` (`kettle::greenlet`), `python-greenlet` (the `greenlet` package that
 //! gevent is built on).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::harness::Fields;
-use crate::workloads::gen_switch::STOP;
+use crate::workloads::gen_switch::{result, STOP};
 
 /// Kettle's greenlets.
 pub fn kettle(n: u64) -> Fields {
@@ -40,14 +40,4 @@ pub fn kettle(n: u64) -> Fields {
 /// Python's `greenlet`, in `kettle-bench/python/kettle_bench.py`.
 pub fn python(n: u64) -> Result<Fields, String> {
     crate::python::run("greenlet-switch", n)
-}
-
-fn result(elapsed: Duration, n: u64, sum: u64) -> Fields {
-    Fields::new()
-        .with(
-            "ns_per_rt",
-            format_args!("{:.2}", elapsed.as_nanos() as f64 / n as f64),
-        )
-        .elapsed(elapsed)
-        .with("sum", sum)
 }
