@@ -33,6 +33,12 @@
 //! `switch` returns the `V` the caller is switched back with; a greenlet switched back with a
 //! value of another type gets an [`InvalidState`](crate::ErrorKind::InvalidState) error.
 //!
+//! # Dropping
+//!
+//! Dropping the last handle of a suspended greenlet unwinds its stack (its destructors run,
+//! as Python raises `GreenletExit` in a collected greenlet) and gives the stack back to the
+//! pool. Handles stored in each other's closures form a cycle that keeps both alive: break it.
+//!
 //! # Panics
 //!
 //! A panic in a greenlet finishes it and is raised again in its parent, at the `switch` that
@@ -172,12 +178,26 @@ impl<V: 'static> Greenlet<V> {
         let stack = PooledStack::new(size)?;
         let (bottom, top) = (stack.bottom(), stack.top());
         let coroutine: Coro = Coroutine::with_stack(stack, move |yielder, ()| {
-            let me = current_inner();
-            me.yielder.set(yielder);
+            // Only a weak reference to itself lives on its stack: a strong one would keep a
+            // suspended greenlet alive (and its stack out of the pool) after its last handle
+            // is dropped.
+            let me = {
+                let me = current_inner();
+                me.yielder.set(yielder);
+                Rc::downgrade(&me)
+            };
             let outcome = match take_transfer::<V>() {
                 Ok(first) => catch_unwind(AssertUnwindSafe(move || body(first))),
                 Err(e) => Err(Box::new(e) as Box<dyn Any + Send>),
             };
+            if me.strong_count() == 0 {
+                // Its last handle was dropped while it was suspended: this is corosensei's
+                // forced unwind of the stack, not a panic for the parent. Let it through.
+                if let Err(payload) = outcome {
+                    resume_unwind(payload);
+                }
+                return;
+            }
             let transfer = match outcome {
                 Ok(value) => Transfer::Value(Box::new(value)),
                 Err(payload) => Transfer::Raise(payload),
@@ -235,9 +255,12 @@ impl<V: 'static> Greenlet<V> {
                 sp >= me.bottom && sp < me.top,
                 "Greenlet::switch called from a generator running inside a greenlet"
             );
-            // SAFETY: `me` is running (it is CURRENT) on its own stack (checked above), so its
-            // yielder, at the base of that stack, is live.
-            unsafe { (*me.yielder.get()).suspend(target) };
+            let yielder = me.yielder.get();
+            // Not kept across the suspension (see the coroutine's body in `with_stack_size`).
+            drop(me);
+            // SAFETY: the calling greenlet is running (it is CURRENT) on its own stack (checked
+            // above), so its yielder, at the base of that stack, is live.
+            unsafe { (*yielder).suspend(target) };
         }
         take_transfer::<V>()
     }
