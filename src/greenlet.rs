@@ -31,7 +31,9 @@
 //!
 //! Python's switches carry any object. Here a `Greenlet<V>` is switched to with a `V`, and
 //! `switch` returns the `V` the caller is switched back with; a greenlet switched back with a
-//! value of another type gets an [`InvalidState`](crate::ErrorKind::InvalidState) error.
+//! value of another type gets an [`InvalidState`](crate::ErrorKind::InvalidState) error, and
+//! starting a greenlet with a value of another type than its function takes is refused with
+//! one.
 //!
 //! # Dropping
 //!
@@ -50,7 +52,7 @@
 //! [`green`](crate::green) function from a greenlet's stack panics with a clear message. A
 //! green thread may create and switch greenlets; it is then their main greenlet.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
@@ -81,6 +83,8 @@ struct Inner {
     parent: Option<Rc<Inner>>,
     started: Cell<bool>,
     finished: Cell<bool>,
+    /// The type its function takes: an unstarted greenlet can only be switched to with that.
+    takes: TypeId,
     /// Its yielder, published when it starts; valid while it is not finished.
     yielder: Cell<*const Yielder<(), Rc<Inner>>>,
     /// Its stack, `[bottom, top)`: a switch from another stack (a generator inside it) is
@@ -104,6 +108,7 @@ thread_local! {
         parent: None,
         started: Cell::new(true),
         finished: Cell::new(false),
+        takes: TypeId::of::<()>(),
         yielder: Cell::new(std::ptr::null()),
         bottom: 0,
         top: 0,
@@ -213,6 +218,7 @@ impl<V: 'static> Greenlet<V> {
                 parent,
                 started: Cell::new(false),
                 finished: Cell::new(false),
+                takes: TypeId::of::<V>(),
                 yielder: Cell::new(std::ptr::null()),
                 bottom,
                 top,
@@ -227,7 +233,8 @@ impl<V: 'static> Greenlet<V> {
     /// return value when a child finishes.
     ///
     /// Switching to the running greenlet returns `value` at once. Switching to a finished
-    /// greenlet is an [`InvalidState`](crate::ErrorKind::InvalidState) error.
+    /// greenlet, or starting one with a value of another type than its function takes, is an
+    /// [`InvalidState`](crate::ErrorKind::InvalidState) error (the greenlet is left as it was).
     ///
     /// # Panics
     ///
@@ -238,6 +245,14 @@ impl<V: 'static> Greenlet<V> {
         if target.finished.get() {
             return Err(Error::invalid_state(format!(
                 "cannot switch to greenlet {}: it has finished",
+                target.id
+            )));
+        }
+        if !target.started.get() && target.takes != TypeId::of::<V>() {
+            // Refused before switching: the greenlet stays unstarted, and the caller gets the
+            // error rather than the greenlet failing and raising it in its parent.
+            return Err(Error::invalid_state(format!(
+                "cannot start greenlet {} with a value of another type than its function takes",
                 target.id
             )));
         }
