@@ -13,7 +13,7 @@
 //!
 //! let log = Rc::new(RefCell::new(Vec::new()));
 //! let l = log.clone();
-//! let main = greenlet::getcurrent();
+//! let main = greenlet::getcurrent().cast::<i32>(); // main, switched with i32 values
 //! let gr = Greenlet::new(move |x: i32| {
 //!     l.borrow_mut().push(x);
 //!     let y = main.switch(x + 1).unwrap(); // back to main, with 2
