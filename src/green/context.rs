@@ -27,6 +27,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) top: usize,
     /// The green thread is being killed (its task was cancelled or dropped): waits unwind.
     pub(crate) teardown: bool,
+    /// Whether its stack was already unwinding (a destructor waiting during a panic) when it
+    /// last suspended: written by every suspension, kept by the green thread between polls.
+    pub(crate) suspended_unwinding: Cell<bool>,
+    /// Killing has started unwinding its stack (set by the first wait under `teardown`).
+    pub(crate) exiting: Cell<bool>,
 }
 
 thread_local! {

@@ -32,6 +32,8 @@ pub(crate) struct GreenFuture<F, T: 'static> {
     id: u64,
     /// The name given at spawn, for the overflow report.
     name: Option<Box<str>>,
+    /// Whether it suspended in the middle of unwinding (see `Ctx::suspended_unwinding`).
+    suspended_unwinding: bool,
 }
 
 enum State<F, T: 'static> {
@@ -62,6 +64,7 @@ where
             top: 0,
             id: 0,
             name,
+            suspended_unwinding: false,
         }
     }
 
@@ -100,6 +103,8 @@ where
             bottom: self.bottom,
             top: self.top,
             teardown,
+            suspended_unwinding: Cell::new(self.suspended_unwinding),
+            exiting: Cell::new(false),
         };
         let (name, name_len) = match &self.name {
             Some(n) => (n.as_ptr(), n.len()),
@@ -117,6 +122,7 @@ where
         };
         overflow::set_running(prev_running);
         self.yielder = ctx.yielder.get();
+        self.suspended_unwinding = ctx.suspended_unwinding.get();
         result
     }
 }
@@ -167,6 +173,8 @@ impl<F, T: 'static> Drop for GreenFuture<F, T> {
             bottom: self.bottom,
             top: self.top,
             teardown: true,
+            suspended_unwinding: Cell::new(self.suspended_unwinding),
+            exiting: Cell::new(false),
         };
         let result = {
             let _enter = Enter::new(&ctx);
@@ -219,10 +227,23 @@ pub(crate) fn wait_named<F: Future>(function: &str, future: F) -> F::Output {
     loop {
         let (waker, yielder) = {
             let ctx = context::current(function);
-            if ctx.teardown && !std::thread::panicking() {
+            // Whether *this green thread's* stack is unwinding. `thread::panicking()` alone
+            // cannot tell: it also holds when the loop is dropped by a panic on the loop's own
+            // stack, and then the green threads must still be unwound.
+            let unwinding = ctx.suspended_unwinding.get()
+                || (ctx.exiting.get() && std::thread::panicking());
+            if ctx.teardown && !unwinding {
                 // Killed: unwind from this switch (gevent raises GreenletExit here). While
-                // already unwinding, a destructor's wait is let through instead.
+                // already unwinding, a destructor's wait is let through instead (unwinding
+                // again from inside a destructor would abort).
+                ctx.exiting.set(true);
                 resume_unwind(Box::new(GreenExit));
+            }
+            // Normally polled, `panicking()` is about this green thread's own stack, unless
+            // another coroutine is suspended mid-unwind too; then it errs towards letting a
+            // later kill's wait through (a leak), never towards unwinding twice (an abort).
+            if !ctx.teardown {
+                ctx.suspended_unwinding.set(std::thread::panicking());
             }
             (ctx.waker as *const Waker, ctx.yielder.get())
         };
