@@ -225,13 +225,13 @@ pub fn wait<F: Future>(future: F) -> F::Output {
 pub(crate) fn wait_named<F: Future>(function: &str, future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     loop {
-        let (waker, yielder) = {
+        let (waker, yielder, teardown) = {
             let ctx = context::current(function);
             // Whether *this green thread's* stack is unwinding. `thread::panicking()` alone
             // cannot tell: it also holds when the loop is dropped by a panic on the loop's own
             // stack, and then the green threads must still be unwound.
-            let unwinding = ctx.suspended_unwinding.get()
-                || (ctx.exiting.get() && std::thread::panicking());
+            let unwinding =
+                ctx.suspended_unwinding.get() || (ctx.exiting.get() && std::thread::panicking());
             if ctx.teardown && !unwinding {
                 // Killed: unwind from this switch (gevent raises GreenletExit here). While
                 // already unwinding, a destructor's wait is let through instead (unwinding
@@ -245,12 +245,23 @@ pub(crate) fn wait_named<F: Future>(function: &str, future: F) -> F::Output {
             if !ctx.teardown {
                 ctx.suspended_unwinding.set(std::thread::panicking());
             }
-            (ctx.waker as *const Waker, ctx.yielder.get())
+            (ctx.waker as *const Waker, ctx.yielder.get(), ctx.teardown)
         };
         // SAFETY: the waker lives in the poll frame that resumed us, which stays on the loop's
         // stack until we suspend below; it is not used after that.
         let waker = unsafe { &*waker };
-        if let Poll::Ready(value) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+        let mut cx = Context::from_waker(waker);
+        let polled = if teardown {
+            // A destructor's wait while the green thread is being killed: only a future that
+            // is ready now helps (nothing resumes the green thread again). The loop may be
+            // closing, where some futures panic when polled (`kettle::sleep`), and a panic
+            // leaving a destructor during unwinding aborts the process: count it as not ready.
+            catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+                .unwrap_or(Poll::Pending)
+        } else {
+            future.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(value) = polled {
             return value;
         }
         // SAFETY: the yielder sits at the base of this green thread's stack for its whole
