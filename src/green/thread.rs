@@ -525,6 +525,8 @@ where
 ///
 /// Outside a green thread.
 pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) -> Vec<Result<T>> {
+    // Checked up front, so that an empty list outside a green thread panics too.
+    context::current("kettle::green::joinall");
     threads
         .into_iter()
         .map(|g| wait_named("kettle::green::joinall", g))
