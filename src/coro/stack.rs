@@ -159,6 +159,18 @@ struct Pool {
 
 impl Pool {
     fn take(&mut self, size: usize) -> io::Result<PooledStack> {
+        // A slab of such stacks must fit in the address space: a size near `usize::MAX` would
+        // otherwise wrap around to a tiny (even empty) stack.
+        let fits = size
+            .checked_add(page_size() + GUARD_SIZE)
+            .and_then(|s| s.checked_mul(SLAB_STACKS))
+            .is_some();
+        if !fits {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot allocate a coroutine stack of {size} bytes: too large"),
+            ));
+        }
         let size = round_up(size.max(MIN_STACK_SIZE), page_size());
         let found = self.classes.entry(size).or_default().free.pop();
         let (top, slab) = match found {
