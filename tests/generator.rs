@@ -475,3 +475,26 @@ fn try_with_stack_size_returns_a_generator() {
         Generator::try_with_stack_size(64 * 1024, |_co, x| x + 1).unwrap();
     assert_eq!(g.send(1).unwrap(), GeneratorState::Complete(2));
 }
+
+#[test]
+fn an_impossible_stack_size_is_an_error_not_a_tiny_stack() {
+    // Sizes near usize::MAX must not wrap around to a small stack.
+    for size in [usize::MAX, usize::MAX / 2, usize::MAX / 64] {
+        let err = Generator::<(), (), ()>::try_with_stack_size(size, |_co, ()| ()).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{size}: {err}"
+        );
+        assert!(err.to_string().contains("too large"), "{err}");
+    }
+    let payload = catch_unwind(|| {
+        Generator::<(), (), ()>::with_stack_size(usize::MAX, |_co, ()| ());
+    })
+    .unwrap_err();
+    assert!(
+        panic_text(&*payload).starts_with("kettle::generator::Generator: cannot allocate"),
+        "{}",
+        panic_text(&*payload)
+    );
+}

@@ -347,6 +347,7 @@ fn kill_while_blocked(body: impl FnOnce() + 'static) {
     let ev = events.clone();
     let start = Instant::now();
     green::run(move || {
+        let stacks_before = green::pool_stats().in_use;
         let ev2 = ev.clone();
         let victim = green::spawn(move || {
             let _g = Guard::new("victim", &ev2);
@@ -361,6 +362,11 @@ fn kill_while_blocked(body: impl FnOnce() + 'static) {
         let err = victim.join().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Cancelled);
         assert!(err.is_cancelled());
+        assert_eq!(
+            green::pool_stats().in_use,
+            stacks_before,
+            "the killed green thread's stack went back to the pool"
+        );
     })
     .unwrap();
     assert_eq!(entries(&events), ["blocking", "dropped victim"]);
@@ -834,6 +840,22 @@ fn a_tiny_stack_size_still_runs_small_green_threads() {
     })
     .unwrap();
     assert_eq!(got, 2);
+}
+
+#[test]
+fn a_green_thread_whose_stack_cannot_be_had_finishes_with_an_error() {
+    green::run(|| {
+        let g = green::Builder::new()
+            .name("greedy")
+            .stack_size(usize::MAX)
+            .spawn(|| "unreachable");
+        let err = g.join().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Other);
+        assert!(err.to_string().contains("too large"), "{err}");
+        // The loop and the other green threads are unaffected.
+        assert_eq!(green::spawn(|| 3).join().unwrap(), 3);
+    })
+    .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------

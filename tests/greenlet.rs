@@ -461,3 +461,9 @@ fn switching_from_a_generator_inside_a_greenlet_panics_clearly() {
         "{text}"
     );
 }
+
+#[test]
+fn an_impossible_stack_size_is_an_error() {
+    let err = Greenlet::<()>::try_with_stack_size(usize::MAX, |()| ()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+}
