@@ -32,6 +32,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) suspended_unwinding: Cell<bool>,
     /// Killing has started unwinding its stack (set by the first wait under `teardown`).
     pub(crate) exiting: Cell<bool>,
+    /// The green thread's task: `getcurrent` must work while it is killed by closing the
+    /// loop, when the loop has no current task.
+    pub(crate) task: Option<&'a crate::task::TaskRef>,
 }
 
 thread_local! {

@@ -34,6 +34,10 @@ pub(crate) struct GreenFuture<F, T: 'static> {
     name: Option<Box<str>>,
     /// Whether it suspended in the middle of unwinding (see `Ctx::suspended_unwinding`).
     suspended_unwinding: bool,
+    /// Its own task, once started, for `getcurrent` in destructors run while it is killed by
+    /// closing the loop (no task is current then). The task owns this future, so this is a
+    /// cycle, broken when the task finishes and drops the future, as every task does.
+    task: Option<TaskRef>,
 }
 
 enum State<F, T: 'static> {
@@ -65,6 +69,7 @@ where
             id: 0,
             name,
             suspended_unwinding: false,
+            task: None,
         }
     }
 
@@ -77,7 +82,8 @@ where
         let stack = PooledStack::new(stack_size)?;
         self.bottom = stack.bottom();
         self.top = stack.top();
-        self.id = crate::task::current_task().map_or(0, |t| t.id());
+        self.task = crate::task::current_task();
+        self.id = self.task.as_ref().map_or(0, |t| t.id());
         let coroutine =
             Coroutine::with_stack(stack, move |yielder: &corosensei::Yielder<(), ()>, ()| {
                 // Publish the yielder to the poll that resumed us; it keeps it for later polls.
@@ -105,6 +111,7 @@ where
             teardown,
             suspended_unwinding: Cell::new(self.suspended_unwinding),
             exiting: Cell::new(false),
+            task: self.task.as_ref(),
         };
         let (name, name_len) = match &self.name {
             Some(n) => (n.as_ptr(), n.len()),
@@ -175,6 +182,7 @@ impl<F, T: 'static> Drop for GreenFuture<F, T> {
             teardown: true,
             suspended_unwinding: Cell::new(self.suspended_unwinding),
             exiting: Cell::new(false),
+            task: self.task.as_ref(),
         };
         let result = {
             let _enter = Enter::new(&ctx);
@@ -415,9 +423,11 @@ impl Eq for GreenRef {}
 ///
 /// Outside a green thread.
 pub fn getcurrent() -> GreenRef {
-    context::current("kettle::green::getcurrent");
-    let task =
-        crate::task::current_task().expect("a green thread always runs inside its task's poll");
+    let ctx = context::current("kettle::green::getcurrent");
+    let task = ctx
+        .task
+        .cloned()
+        .expect("a started green thread knows its task");
     GreenRef { task }
 }
 
