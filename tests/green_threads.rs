@@ -762,6 +762,66 @@ fn a_detached_green_thread_is_killed_when_run_returns() {
     assert_eq!(entries(&events), ["dropped detached"]);
 }
 
+/// Records the name of the green thread it is dropped on: destructors asking who they run on.
+struct NameOnDrop(Log);
+
+impl Drop for NameOnDrop {
+    fn drop(&mut self) {
+        push(
+            &self.0,
+            format!("dropped on {}", green::getcurrent().name()),
+        );
+    }
+}
+
+#[test]
+fn getcurrent_works_in_destructors_of_killed_green_threads() {
+    // Killed by kill(): the loop is running.
+    let events = log();
+    let ev = events.clone();
+    green::run(move || {
+        let ev2 = ev.clone();
+        let g = green::Builder::new().name("killed").spawn(move || {
+            let _n = NameOnDrop(ev2);
+            green::sleep(HOUR);
+        });
+        settle();
+        g.kill();
+        assert!(g.join().unwrap_err().is_cancelled());
+    })
+    .unwrap();
+    // Killed by closing the loop: no task is current then.
+    let ev = events.clone();
+    let lp = EventLoop::new().unwrap();
+    lp.run_until_complete(async move {
+        drop(green::Builder::new().name("closed").spawn(move || {
+            let _n = NameOnDrop(ev);
+            green::sleep(HOUR);
+        }));
+        kettle::sleep(Duration::from_millis(5)).await;
+    });
+    lp.close().unwrap();
+    assert_eq!(entries(&events), ["dropped on killed", "dropped on closed"]);
+}
+
+#[test]
+fn a_finished_detached_green_thread_is_freed() {
+    // Dropping the handle detaches; once it finishes, nothing may keep its task (and so its
+    // result) alive.
+    green::run(|| {
+        let marker = Rc::new(());
+        let m = marker.clone();
+        drop(green::spawn(move || {
+            green::yield_now();
+            m
+        }));
+        settle();
+        // Checked while the loop still runs (closing it would free everything anyway).
+        assert_eq!(Rc::strong_count(&marker), 1);
+    })
+    .unwrap();
+}
+
 // ---------------------------------------------------------------------------------------
 // Builder, names, Display
 // ---------------------------------------------------------------------------------------
