@@ -113,16 +113,7 @@ where
             exiting: Cell::new(false),
             task: self.task.as_ref(),
         };
-        let (name, name_len) = match &self.name {
-            Some(n) => (n.as_ptr(), n.len()),
-            None => (std::ptr::null(), 0),
-        };
-        let prev_running = overflow::set_running(Running {
-            bottom: self.bottom,
-            id: self.id,
-            name,
-            name_len,
-        });
+        let prev_running = overflow::set_running(running(self.bottom, self.id, &self.name));
         let result = {
             let _enter = Enter::new(&ctx);
             coroutine.resume(())
@@ -167,6 +158,7 @@ impl<F, T: 'static> Drop for GreenFuture<F, T> {
     /// wait it is suspended in unwinds and its destructors run on its own stack, with the
     /// green context in place.
     fn drop(&mut self) {
+        let running = running(self.bottom, self.id, &self.name);
         let State::Running(coroutine) = &mut self.state else {
             return;
         };
@@ -184,10 +176,13 @@ impl<F, T: 'static> Drop for GreenFuture<F, T> {
             exiting: Cell::new(false),
             task: self.task.as_ref(),
         };
+        // Its destructors run on its stack now: an overflow there is reported as its own.
+        let prev_running = overflow::set_running(running);
         let result = {
             let _enter = Enter::new(&ctx);
             coroutine.resume(())
         };
+        overflow::set_running(prev_running);
         if let CoroutineResult::Yield(()) = result {
             // A destructor waited on something that was not ready while the green thread was
             // being killed. Nothing will resume it again, and unwinding it once more would
@@ -202,6 +197,20 @@ impl<F, T: 'static> Drop for GreenFuture<F, T> {
                 std::mem::forget(coroutine);
             }
         }
+    }
+}
+
+/// What the overflow report needs to name the green thread with stack bottom `bottom`.
+fn running(bottom: usize, id: u64, name: &Option<Box<str>>) -> Running {
+    let (name, name_len) = match name {
+        Some(n) => (n.as_ptr(), n.len()),
+        None => (std::ptr::null(), 0),
+    };
+    Running {
+        bottom,
+        id,
+        name,
+        name_len,
     }
 }
 
