@@ -87,6 +87,28 @@ fn overflow(case: &str) {
             })
             .unwrap();
         }
+        "killed-green-thread-destructor" => {
+            // The overflow happens in a destructor run while the green thread is killed.
+            struct DeepDrop;
+            impl Drop for DeepDrop {
+                fn drop(&mut self) {
+                    recurse(0);
+                }
+            }
+            green::run(|| {
+                let g = green::Builder::new()
+                    .name("dying")
+                    .stack_size(64 * 1024)
+                    .spawn(|| {
+                        let _d = DeepDrop;
+                        green::sleep(std::time::Duration::from_secs(3600));
+                    });
+                green::sleep(std::time::Duration::from_millis(5));
+                g.kill();
+                let _ = g.join();
+            })
+            .unwrap();
+        }
         other => panic!("unknown overflow case {other:?}"),
     }
 }
@@ -222,4 +244,15 @@ fn a_generator_overflowing_inside_a_green_thread_is_not_blamed_on_the_green_thre
         &["kettle: a coroutine (generator or greenlet) overflowed its stack of 20 KiB"],
     );
     assert!(!stderr.contains("innocent"), "{stderr}");
+}
+
+#[test]
+fn an_overflow_while_a_green_thread_is_killed_still_names_it() {
+    assert_aborted_with(
+        "killed-green-thread-destructor",
+        &[
+            "kettle: green thread dying (task id ",
+            "overflowed its stack of 64 KiB",
+        ],
+    );
 }
