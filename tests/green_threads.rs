@@ -6,7 +6,8 @@
 //! `Panicked`, the clear panics of green calls made outside a green thread (or from a
 //! generator or greenlet inside one), closing or dropping a loop with suspended green threads,
 //! `Builder` names and stack sizes, `Display`, 100,000 concurrent sleepers giving their
-//! stacks back, and `run_in_executor` / `wait_for` through `green::wait`.
+//! stacks back, `run_in_executor` / `wait_for` through `green::wait`, and kills while the
+//! thread is panicking or a destructor waits (`getcurrent` and `wait` in destructors).
 
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -1030,6 +1031,10 @@ fn wait_for_times_out_through_wait() {
     })
     .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Killing while something is unwinding, and destructors that wait
+// ---------------------------------------------------------------------------------------
 
 #[test]
 fn a_loop_dropped_while_its_owner_panics_still_unwinds_its_green_threads() {
