@@ -53,6 +53,9 @@ pub enum GeneratorState<Y, R> {
 /// [`close`](Self::close) does.
 pub struct Generator<S: 'static, Y: 'static, R: 'static = ()> {
     coroutine: Coroutine<S, Y, R, PooledStack>,
+    /// Whether `send` has resumed it. corosensei's `started()` also turns true when an
+    /// unstarted coroutine is closed (it counts as finished), so it is not the answer here.
+    started: bool,
 }
 
 /// The handle a generator's closure uses to yield (see [`Generator`]). It lives on the
@@ -147,7 +150,10 @@ impl<S, Y, R> Generator<S, Y, R> {
         let coroutine = Coroutine::with_stack(stack, move |yielder, first| {
             body(&Yielder { inner: yielder }, first)
         });
-        Ok(Generator { coroutine })
+        Ok(Generator {
+            coroutine,
+            started: false,
+        })
     }
 
     /// Resumes the generator with `value` and runs it until it yields or returns.
@@ -163,6 +169,7 @@ impl<S, Y, R> Generator<S, Y, R> {
                 "the generator has finished",
             ));
         }
+        self.started = true;
         Ok(match self.coroutine.resume(value) {
             CoroutineResult::Yield(y) => GeneratorState::Yielded(y),
             CoroutineResult::Return(r) => GeneratorState::Complete(r),
@@ -178,7 +185,7 @@ impl<S, Y, R> Generator<S, Y, R> {
 
     /// Whether the generator has been sent its first value.
     pub fn is_started(&self) -> bool {
-        self.coroutine.started()
+        self.started
     }
 
     /// Whether the generator has returned, panicked or been closed.

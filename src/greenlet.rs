@@ -31,7 +31,15 @@
 //!
 //! Python's switches carry any object. Here a `Greenlet<V>` is switched to with a `V`, and
 //! `switch` returns the `V` the caller is switched back with; a greenlet switched back with a
-//! value of another type gets an [`InvalidState`](crate::ErrorKind::InvalidState) error.
+//! value of another type gets an [`InvalidState`](crate::ErrorKind::InvalidState) error, and
+//! starting a greenlet with a value of another type than its function takes is refused with
+//! one.
+//!
+//! # Dropping
+//!
+//! Dropping the last handle of a suspended greenlet unwinds its stack (its destructors run,
+//! as Python raises `GreenletExit` in a collected greenlet) and gives the stack back to the
+//! pool. Handles stored in each other's closures form a cycle that keeps both alive: break it.
 //!
 //! # Panics
 //!
@@ -44,7 +52,7 @@
 //! [`green`](crate::green) function from a greenlet's stack panics with a clear message. A
 //! green thread may create and switch greenlets; it is then their main greenlet.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
@@ -69,6 +77,8 @@ struct Inner {
     parent: Option<Rc<Inner>>,
     started: Cell<bool>,
     finished: Cell<bool>,
+    /// The type its function takes: an unstarted greenlet can only be switched to with that.
+    takes: TypeId,
     /// Its yielder, published when it starts; valid while it is not finished.
     yielder: Cell<*const Yielder<(), Rc<Inner>>>,
     /// Its stack, `[bottom, top)`: a switch from another stack (a generator inside it) is
@@ -97,6 +107,7 @@ thread_local! {
         parent: None,
         started: Cell::new(true),
         finished: Cell::new(false),
+        takes: TypeId::of::<()>(),
         yielder: Cell::new(std::ptr::null()),
         bottom: 0,
         top: 0,
@@ -174,7 +185,12 @@ impl<V: 'static> Greenlet<V> {
         let coroutine: Coro = Coroutine::with_stack(stack, move |yielder, ()| {
             // No handle to ourselves may stay on our own stack: it would keep the greenlet
             // alive forever once suspended (a cycle through the coroutine).
-            current_inner().yielder.set(yielder);
+            // Only a weak one, to tell below whether it was dropped.
+            let me = {
+                let me = current_inner();
+                me.yielder.set(yielder);
+                Rc::downgrade(&me)
+            };
             // A statement of its own: a temporary handle in the `match` below would live, on
             // our own stack, for as long as the body runs.
             let first = receive::<V>(&current_inner());
@@ -182,6 +198,14 @@ impl<V: 'static> Greenlet<V> {
                 Ok(first) => catch_unwind(AssertUnwindSafe(move || body(first))),
                 Err(e) => Err(Box::new(e) as Box<dyn Any + Send>),
             };
+            if me.strong_count() == 0 {
+                // Its last handle was dropped while it was suspended: this is corosensei's
+                // forced unwind of the stack, not a result or a panic for an ancestor.
+                if let Err(payload) = outcome {
+                    resume_unwind(payload);
+                }
+                return;
+            }
             // The value (or panic) goes where the trampoline sends control next.
             let heir = live_ancestor(&current_inner());
             match outcome {
@@ -198,6 +222,7 @@ impl<V: 'static> Greenlet<V> {
                 parent,
                 started: Cell::new(false),
                 finished: Cell::new(false),
+                takes: TypeId::of::<V>(),
                 yielder: Cell::new(std::ptr::null()),
                 bottom,
                 top,
@@ -225,6 +250,14 @@ impl<V: 'static> Greenlet<V> {
         if target.finished.get() {
             return Err(Error::invalid_state(format!(
                 "cannot switch to greenlet {}: it has finished",
+                target.id
+            )));
+        }
+        if !target.started.get() && target.takes != TypeId::of::<V>() {
+            // Refused before switching: the greenlet stays unstarted, and the caller gets the
+            // error rather than the greenlet failing and raising it in its parent.
+            return Err(Error::invalid_state(format!(
+                "cannot start greenlet {} with a value of another type than its function takes",
                 target.id
             )));
         }

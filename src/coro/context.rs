@@ -33,6 +33,9 @@ pub(crate) struct Ctx<'a> {
     /// let through. Kept by the green thread across polls. (`std::thread::panicking()` cannot
     /// say this: it is per OS thread, and another green thread may be suspended mid-panic.)
     pub(crate) exiting: &'a Cell<bool>,
+    /// The green thread's task: `getcurrent` must work while it is killed by closing the
+    /// loop, when the loop has no current task.
+    pub(crate) task: Option<&'a crate::task::TaskRef>,
 }
 
 impl<'a> Ctx<'a> {
@@ -42,6 +45,7 @@ impl<'a> Ctx<'a> {
         (bottom, top): (usize, usize),
         teardown: bool,
         exiting: &'a Cell<bool>,
+        task: Option<&'a crate::task::TaskRef>,
     ) -> Self {
         Ctx {
             waker,
@@ -50,6 +54,7 @@ impl<'a> Ctx<'a> {
             top,
             teardown,
             exiting,
+            task,
         }
     }
 

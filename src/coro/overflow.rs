@@ -198,8 +198,9 @@ fn ensure_alternate_stack() {
     }
 }
 
-/// The size of the stack whose guard region holds `addr`, if any.
-fn guard_hit(addr: usize) -> Option<usize> {
+/// The usable size and the lowest address of the stack whose guard region holds `addr`, if
+/// any.
+fn guard_hit(addr: usize) -> Option<(usize, usize)> {
     let high = HIGH.load(Ordering::Acquire);
     for entry in &TABLE[..high] {
         let start = entry.start.load(Ordering::Acquire);
@@ -212,8 +213,10 @@ fn guard_hit(addr: usize) -> Option<usize> {
         }
         let stride = entry.stride.load(Ordering::Relaxed);
         let guard = entry.guard.load(Ordering::Relaxed);
-        if (addr - start) % stride < guard {
-            return Some(stride - guard);
+        let offset = (addr - start) % stride;
+        if offset < guard {
+            // The guard sits directly below its stack.
+            return Some((stride - guard, addr - offset + guard));
         }
         return None;
     }
@@ -223,8 +226,8 @@ fn guard_hit(addr: usize) -> Option<usize> {
 unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(size) = guard_hit(addr) {
-        report(addr, size);
+    if let Some((size, bottom)) = guard_hit(addr) {
+        report(size, bottom);
     }
     // Not ours: hand the fault to the handler that was there before.
     let index = if sig == libc::SIGSEGV { 0 } else { 1 };
@@ -255,12 +258,15 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
     }
 }
 
-/// Writes what overflowed and aborts. Async-signal-safe: stack buffers and `write(2)` only.
-fn report(addr: usize, size: usize) -> ! {
+/// Writes what overflowed (the stack of `size` usable bytes starting at `bottom`) and aborts.
+/// Async-signal-safe: stack buffers and `write(2)` only.
+fn report(size: usize, bottom: usize) -> ! {
     let running = RUNNING.with(|r| r.get());
     let mut out = Buf::new();
     out.push(b"\nkettle: ");
-    let theirs = running.bottom != 0 && addr < running.bottom && running.bottom - addr <= 64 * 1024;
+    // The green thread is to blame only for its own stack's guard: a generator it runs may
+    // sit on the neighbouring stack, whose guard is just below the green thread's.
+    let theirs = running.bottom != 0 && running.bottom == bottom;
     if theirs {
         out.push(b"green thread ");
         if running.name.is_null() {

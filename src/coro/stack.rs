@@ -192,7 +192,7 @@ impl Pool {
         if size > MAX_STACK_SIZE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("a coroutine stack of {size} bytes is over the 1 GiB limit"),
+                format!("cannot allocate a coroutine stack of {size} bytes: too large (the limit is 1 GiB)"),
             ));
         }
         let size = round_up(size.max(MIN_STACK_SIZE), page_size());

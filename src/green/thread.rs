@@ -49,8 +49,13 @@ struct Running<T: 'static> {
     /// The stack's bounds.
     bottom: usize,
     top: usize,
-    /// The task's id and name, for the overflow report.
+    /// Its own task, for `getcurrent` in destructors run while it is killed by closing the
+    /// loop (no task is current then), and its id for the overflow report. The task owns
+    /// this future, so this is a cycle, broken when the task drops the future (on finishing,
+    /// on being cancelled, or when its loop closes), as every task does.
+    task: Option<TaskRef>,
     id: u64,
+    /// The name given at spawn, for the overflow report.
     name: Option<Box<str>>,
     /// The kill's unwinding has started (see `Ctx::exiting`).
     exiting: Cell<bool>,
@@ -82,7 +87,8 @@ where
         };
         let stack = PooledStack::new(stack_size as usize)?;
         let (bottom, top) = (stack.bottom(), stack.top());
-        let (id, name) = match crate::task::current_task() {
+        let task = crate::task::current_task();
+        let (id, name) = match &task {
             Some(task) => (task.id(), task.custom_name().map(String::into_boxed_str)),
             None => (0, None),
         };
@@ -101,6 +107,7 @@ where
             yielder: std::ptr::null(),
             bottom,
             top,
+            task,
             id,
             name,
             exiting: Cell::new(false),
@@ -118,6 +125,7 @@ impl<T: 'static> Running<T> {
             (self.bottom, self.top),
             teardown,
             &self.exiting,
+            self.task.as_ref(),
         );
         let (name, name_len) = match &self.name {
             Some(n) => (n.as_ptr(), n.len()),
@@ -414,9 +422,8 @@ impl Eq for GreenRef {}
 ///
 /// Outside a green thread.
 pub fn getcurrent() -> GreenRef {
-    context::with_current("kettle::green::getcurrent", |_| ());
-    let task =
-        crate::task::current_task().expect("a green thread always runs inside its task's poll");
+    let task = context::with_current("kettle::green::getcurrent", |ctx| ctx.task.cloned())
+        .expect("a started green thread knows its task");
     GreenRef { task }
 }
 
@@ -523,6 +530,8 @@ where
 ///
 /// Outside a green thread.
 pub fn joinall<T: 'static>(threads: impl IntoIterator<Item = GreenThread<T>>) -> Vec<Result<T>> {
+    // Checked up front, so that an empty list outside a green thread panics too.
+    context::with_current("kettle::green::joinall", |_| ());
     threads
         .into_iter()
         .map(|g| wait_named("kettle::green::joinall", g))
