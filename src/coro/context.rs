@@ -110,9 +110,8 @@ pub(crate) fn with_current<R>(function: &str, f: impl FnOnce(&Ctx<'_>) -> R) -> 
     let ptr = CURRENT.with(|c| c.get());
     if ptr.is_null() {
         panic!(
-            "{function} called outside a green thread: it suspends the calling green thread, \
-             so call it from code started by kettle::green::spawn or kettle::green::run \
-             (async code awaits instead)"
+            "{function} called outside a green thread: call it from code started by \
+             kettle::green::spawn or kettle::green::run (async code awaits instead)"
         );
     }
     // SAFETY: non-null only while the poll frame owning the Ctx is on the stack (Enter), and
