@@ -30,6 +30,28 @@ pub enum ErrorKind {
     Other,
     /// A finished generator was resumed (Python's `StopIteration`).
     StopIteration,
+    /// The HTTP client could not connect: name resolution, a refused or unreachable peer
+    /// (aiohttp's `ClientConnectorError`).
+    Connect,
+    /// A TLS handshake or record failed: an untrusted or mismatched certificate, a peer that
+    /// does not speak TLS, a bad record (aiohttp's `ClientSSLError`).
+    Tls,
+    /// The peer's HTTP response broke the protocol: garbage, an oversized head, bad framing,
+    /// a connection closed mid-body (aiohttp's `ClientResponseError` for parsing and
+    /// `ClientPayloadError`).
+    InvalidResponse,
+    /// A request followed more redirects than allowed, or a redirect loop
+    /// (aiohttp's `TooManyRedirects`).
+    TooManyRedirects,
+    /// The response had a 4xx or 5xx status and the caller asked for that to be an error
+    /// ([`Error::status`] has the code; aiohttp's `raise_for_status`).
+    Status,
+    /// Another I/O error on a connection, such as a reset while sending (aiohttp's
+    /// `ClientOSError`); [`Error::get_ref`] holds the `std::io::Error`.
+    Io,
+    /// A URL that cannot be requested: unparsable, no host, or a scheme other than http or
+    /// https (aiohttp's `InvalidURL`).
+    InvalidUrl,
 }
 
 impl ErrorKind {
@@ -42,6 +64,13 @@ impl ErrorKind {
             ErrorKind::LoopClosed => "event loop closed",
             ErrorKind::Other => "error",
             ErrorKind::StopIteration => "stop iteration",
+            ErrorKind::Connect => "cannot connect",
+            ErrorKind::Tls => "TLS error",
+            ErrorKind::InvalidResponse => "invalid response",
+            ErrorKind::TooManyRedirects => "too many redirects",
+            ErrorKind::Status => "error status",
+            ErrorKind::Io => "I/O error",
+            ErrorKind::InvalidUrl => "invalid URL",
         }
     }
 }
@@ -68,8 +97,10 @@ pub struct Error {
 struct Detail {
     /// Human detail beyond the kind: the panic message, what state was wrong, ...
     message: Option<String>,
-    /// The user's error for [`ErrorKind::Other`].
+    /// The user's error for [`ErrorKind::Other`], or the cause of a client error.
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// The response status behind an [`ErrorKind::Status`] error.
+    status: Option<http::StatusCode>,
 }
 
 impl Error {
@@ -85,8 +116,48 @@ impl Error {
             detail: Some(Arc::new(Detail {
                 message: Some(message.into()),
                 source: None,
+                status: None,
             })),
         }
+    }
+
+    /// An error of `kind` with a message and the lower-level error that caused it (kept as
+    /// [`source`](std::error::Error::source) and [`get_ref`](Error::get_ref)).
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error {
+            kind,
+            detail: Some(Arc::new(Detail {
+                message: Some(message.into()),
+                source: Some(source.into()),
+                status: None,
+            })),
+        }
+    }
+
+    /// A [`ErrorKind::Status`] error for `status`, with a message (usually the URL).
+    pub fn from_status(status: http::StatusCode, message: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::Status,
+            detail: Some(Arc::new(Detail {
+                message: Some(message.into()),
+                source: None,
+                status: Some(status),
+            })),
+        }
+    }
+
+    /// The response status of an [`ErrorKind::Status`] error.
+    ///
+    /// ```
+    /// let err = kettle::Error::from_status(http::StatusCode::NOT_FOUND, "404 Not Found");
+    /// assert_eq!(err.status(), Some(http::StatusCode::NOT_FOUND));
+    /// ```
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.detail.as_ref()?.status
     }
 
     /// Wraps a user error, as `Future::set_error` does with its argument.
@@ -96,6 +167,7 @@ impl Error {
             detail: Some(Arc::new(Detail {
                 message: None,
                 source: Some(source.into()),
+                status: None,
             })),
         }
     }
@@ -205,6 +277,8 @@ impl From<Error> for std::io::Error {
         let kind = match e.kind {
             ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
             ErrorKind::Cancelled => std::io::ErrorKind::Interrupted,
+            ErrorKind::InvalidResponse | ErrorKind::Tls => std::io::ErrorKind::InvalidData,
+            ErrorKind::InvalidUrl => std::io::ErrorKind::InvalidInput,
             _ => std::io::ErrorKind::Other,
         };
         std::io::Error::new(kind, e)

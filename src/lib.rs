@@ -49,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 mod combine;
 mod coro;
 pub mod error;

@@ -53,6 +53,8 @@ enum State {
         bytes: usize,
     },
     Done,
+    /// Everything until the peer closes (a response without length or chunking).
+    UntilClose,
 }
 
 /// Decodes one request body.
@@ -73,6 +75,20 @@ impl Decoder {
             state,
             trailers: None,
         }
+    }
+
+    /// A decoder for a response body delimited by the server closing the connection: every
+    /// byte is body, and the caller ends it at EOF.
+    pub(crate) fn until_close() -> Decoder {
+        Decoder {
+            state: State::UntilClose,
+            trailers: None,
+        }
+    }
+
+    /// Whether EOF is the body's end rather than a truncation.
+    pub(crate) fn ends_at_close(&self) -> bool {
+        self.state == State::UntilClose
     }
 
     /// Whether the body has been read to its end.
@@ -99,6 +115,13 @@ impl Decoder {
         loop {
             match self.state {
                 State::Done => return Ok(Step::Done),
+                State::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(Step::NeedMore);
+                    }
+                    let n = buf.len().min(max.max(1));
+                    return Ok(Step::Data(buf.split_to(n).freeze()));
+                }
                 State::Length(remaining) => {
                     if buf.is_empty() {
                         return Ok(Step::NeedMore);

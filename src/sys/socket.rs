@@ -346,6 +346,40 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
 /// `recv(2)` into possibly uninitialized memory; returns how many bytes the kernel wrote,
 /// which are then initialized. `recv` rather than `read`: it goes straight to the socket
 /// layer, skipping the VFS path `read` takes.
+/// What a non-blocking peek saw on an idle connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeekState {
+    /// Nothing to read and no EOF: the peer is (as far as we can tell) still there.
+    Quiet,
+    /// The peer closed its side (EOF) or the socket has an error.
+    Closed,
+    /// Bytes are waiting that nobody asked for.
+    Unsolicited,
+}
+
+/// Looks at an idle socket without consuming anything (`recv` with `MSG_PEEK |
+/// MSG_DONTWAIT`), to tell whether a pooled keep-alive connection was closed by the server.
+pub(crate) fn peek_idle(fd: RawFd) -> PeekState {
+    let mut byte = 0u8;
+    // SAFETY: the buffer is one valid byte that outlives the call.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => PeekState::Closed,
+        n if n > 0 => PeekState::Unsolicited,
+        _ => match io::Error::last_os_error().kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => PeekState::Quiet,
+            _ => PeekState::Closed,
+        },
+    }
+}
+
 pub(crate) fn read_uninit(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe writable memory owned by `buf` for the whole
     // call; the kernel writes at most `buf.len()` bytes and never reads them.
