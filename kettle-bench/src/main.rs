@@ -542,6 +542,25 @@ mod tests {
     }
 
     #[test]
+    fn network_commands_go_to_their_modules() {
+        assert!(matches!(
+            parse_str("client-get 1000 --runs 1"),
+            Ok(Command::ClientGet(workloads::client_get::Command::Bench(_)))
+        ));
+        assert!(matches!(
+            parse_str("--cpu 1 client-get-run --client reqwest --port 1 --requests 1 --warmup 0"),
+            Ok(Command::ClientGet(workloads::client_get::Command::Run(_)))
+        ));
+        assert!(matches!(
+            parse_str("client-get --help"),
+            Ok(Command::ClientGet(workloads::client_get::Command::Help))
+        ));
+        assert!(matches!(parse_str("http-hello"), Ok(Command::Http(_))));
+        assert!(matches!(parse_str("echo"), Ok(Command::Echo(_))));
+        assert!(parse_str("client-get --runtime tokio").is_err());
+    }
+
+    #[test]
     fn usage_errors() {
         for bad in [
             "",

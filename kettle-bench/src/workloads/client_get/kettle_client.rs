@@ -60,9 +60,11 @@ async fn request_loop(
     url: Rc<str>,
     tickets: Rc<Tickets>,
 ) -> Result<(), String> {
+    // A plain &str, which any form of `get(url)` takes (&str, AsRef<str>, Into<String>, ...).
+    let url: &str = &url;
     while tickets.take() {
         let resp = session
-            .get(&*url)
+            .get(url)
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
