@@ -42,6 +42,12 @@
 //! the client process's `peak_rss_mb`. The server's count of answered requests must equal the
 //! sum of every run's warm-up and measured requests, or the benchmark fails.
 //!
+//! Process CPU time leaves out what the kernel spends in softirq context on the loopback
+//! packets (with IRQ time accounting it is charged to no process); that is the same per request
+//! for every client, so the comparison holds, but the core is busier than `client_cpu_util`
+//! says. Conversely, other load on the machine shows as a `client_cpu_util` well below 1 with
+//! a Rust client on an otherwise idle core: such runs measure the neighbours too.
+//!
 //! Ratios divide Kettle's medians by each other client's (or, without Kettle, the first
 //! client's), as in the other workloads. The `target` lines check the goals of Kettle's client
 //! against the anchors (issue 10): client CPU per request at most 0.8x reqwest's and at most
