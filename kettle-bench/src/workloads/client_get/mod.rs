@@ -45,8 +45,9 @@
 //! Process CPU time leaves out what the kernel spends in softirq context on the loopback
 //! packets (with IRQ time accounting it is charged to no process); that is the same per request
 //! for every client, so the comparison holds, but the core is busier than `client_cpu_util`
-//! says. Conversely, other load on the machine shows as a `client_cpu_util` well below 1 with
-//! a Rust client on an otherwise idle core: such runs measure the neighbours too.
+//! says. Other load on the machine shows as `client_cpu_util` and `server_cpu_util` both well
+//! below 1 (on an idle machine, 64 connections keep one side or the other busy all the time):
+//! such runs measure the neighbours too.
 //!
 //! Ratios divide Kettle's medians by each other client's (or, without Kettle, the first
 //! client's), as in the other workloads. The `target` lines check the goals of Kettle's client
