@@ -502,7 +502,27 @@ fn measure(client: Client, args: &BenchArgs, server: &ServerProcess) -> Result<F
             client.name()
         ));
     }
+    if looks_disturbed(&line) {
+        eprintln!(
+            "kettle-bench: warning: neither the {} client nor the server kept its core busy \
+             (client_cpu_util={}, server_cpu_util={}): other load on the machine?",
+            client.name(),
+            line.get("client_cpu_util").unwrap_or("?"),
+            line.get("server_cpu_util").unwrap_or("?")
+        );
+    }
     Ok(line)
+}
+
+/// Whether a run looks disturbed by other load: on an idle machine the closed loop keeps the
+/// client or the server busy all the time, so both well below one core means the two were
+/// waiting for the CPU, not for each other.
+fn looks_disturbed(line: &Fields) -> bool {
+    let util = |key: &str| line.get(key).and_then(|v| v.parse::<f64>().ok());
+    matches!(
+        (util("client_cpu_util"), util("server_cpu_util")),
+        (Some(c), Some(s)) if c < 0.8 && s < 0.8
+    )
 }
 
 /// How a `target` line judges a ratio.
@@ -847,6 +867,21 @@ mod tests {
         let line = result_line(Client::Hyper, 64, &no_server, 1.0);
         assert_eq!(line.get("server_cpu_us_per_req"), None);
         assert_eq!(line.get("client_cpu_util"), Some("0.900"));
+    }
+
+    #[test]
+    fn disturbed_runs_have_both_sides_idle() {
+        let line = |s: &str| Fields::parse(s).unwrap();
+        assert!(looks_disturbed(&line(
+            "client_cpu_util=0.3 server_cpu_util=0.2"
+        )));
+        assert!(!looks_disturbed(&line(
+            "client_cpu_util=0.99 server_cpu_util=0.5"
+        )));
+        assert!(!looks_disturbed(&line(
+            "client_cpu_util=0.5 server_cpu_util=0.95"
+        )));
+        assert!(!looks_disturbed(&line("client_cpu_util=0.3")));
     }
 
     fn medians(spec: &[(Client, &str)]) -> Vec<(Client, Fields)> {
