@@ -36,11 +36,15 @@ pub const MEASURED_KEYS: &[&str] = &[
     "server_cpu_us_per_req",
     "uncounted",
     "wrk_errors",
+    // client-get: the client's cost per request (its requests differ between Rust and Python
+    // clients by design, so `requests` above is not a parameter there either).
+    "client_cpu_us_per_req",
 ];
 
-/// Keys that name what was measured (the runtime, or the server of a network benchmark). They
-/// differ between the groups of a comparison by design, so they are not checked for agreement.
-pub const IDENTITY_KEYS: &[&str] = &["runtime", "server"];
+/// Keys that name what was measured (the runtime, the server of a network benchmark, or
+/// `client-get`'s client). They differ between the groups of a comparison by design, so they
+/// are not checked for agreement.
+pub const IDENTITY_KEYS: &[&str] = &["runtime", "server", "client"];
 
 /// A runtime under test: an async runtime, a green-thread or coroutine library, or a Python
 /// interpreter. Each workload runs on some of them ([`crate::workloads::Workload::runtimes`]).

@@ -6,7 +6,9 @@
 //! generators and green threads with corosensei's bare coroutine switch (the floor), the `may`
 //! crate (one worker), CPython generators and gevent. The network workloads (`echo`,
 //! `http-hello`) add servers built on other libraries (hyper, actix-web) and runtime-free epoll
-//! floors, each in its own process on one core with the load on another.
+//! floors, each in its own process on one core with the load on another; `client-get` turns
+//! that around and measures HTTP clients (Kettle's, hyper's, reqwest, Python aiohttp) against
+//! the epoll floor server.
 //!
 //! ```text
 //! cargo run --release -p kettle-bench -- WORKLOAD ARGS [--runs K] [--cpu C] [--runtime R]
@@ -32,6 +34,12 @@
 //!                 framework: kettle-raw), hyper, actix-web and a bare-epoll floor under wrk on
 //!                 another core, one request or 16 pipelined per write; server CPU per
 //!                 request, req/s, p99 (see `workloads/http` and `--help` for its options)
+//!   client-get [N]  N GET / (default 200000; Python clients N/20) from each HTTP client
+//!                 (kettle, hyper, reqwest, aiohttp, aiohttp-uvloop) over 64 keep-alive
+//!                 connections, the client on one core (0), the epoll floor server on another
+//!                 (1); client CPU per request, req/s, and Kettle's targets against them (see
+//!                 `workloads/client_get` and `--help` for its options; kettle needs the
+//!                 `kettle-client` feature)
 //!
 //!   --runs K               measurements per runtime (default 5)
 //!   --cpu C                the core every measurement is pinned to (default 0)
@@ -119,6 +127,8 @@ enum Command {
     Echo(workloads::echo::Command),
     /// `http-hello` or `http-server`: the same, for HTTP servers under wrk.
     Http(workloads::http::Command),
+    /// `client-get` or `client-get-run`: the same, for HTTP clients against the epoll server.
+    ClientGet(workloads::client_get::Command),
 }
 
 const USAGE: &str = "\
@@ -137,10 +147,11 @@ options:
 
 fn usage() -> String {
     format!(
-        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}",
+        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}\n{}",
         workloads::usage(),
         workloads::echo::USAGE,
-        workloads::http::USAGE
+        workloads::http::USAGE,
+        workloads::client_get::USAGE
     )
 }
 
@@ -155,12 +166,14 @@ fn main() -> ExitCode {
     match parse(&args) {
         Ok(Command::Help)
         | Ok(Command::Echo(workloads::echo::Command::Help))
-        | Ok(Command::Http(workloads::http::Command::Help)) => {
+        | Ok(Command::Http(workloads::http::Command::Help))
+        | Ok(Command::ClientGet(workloads::client_get::Command::Help)) => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
         Ok(Command::Echo(echo)) => workloads::echo::run(echo),
         Ok(Command::Http(http)) => workloads::http::run(http),
+        Ok(Command::ClientGet(get)) => workloads::client_get::run(get),
         Ok(Command::Child {
             workload,
             runtime,
@@ -192,6 +205,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
     }
     if let Some(http) = workloads::http::parse(args) {
         return http.map(Command::Http);
+    }
+    if let Some(get) = workloads::client_get::parse(args) {
+        return get.map(Command::ClientGet);
     }
     let mut runs = 5usize;
     let mut cpu = 0usize;
@@ -523,6 +539,25 @@ mod tests {
             [Runtime::Python, Runtime::Corosensei]
         );
         assert_eq!(runtimes("green-sleep 3 --runtime may"), [Runtime::May]);
+    }
+
+    #[test]
+    fn network_commands_go_to_their_modules() {
+        assert!(matches!(
+            parse_str("client-get 1000 --runs 1"),
+            Ok(Command::ClientGet(workloads::client_get::Command::Bench(_)))
+        ));
+        assert!(matches!(
+            parse_str("--cpu 1 client-get-run --client reqwest --port 1 --requests 1 --warmup 0"),
+            Ok(Command::ClientGet(workloads::client_get::Command::Run(_)))
+        ));
+        assert!(matches!(
+            parse_str("client-get --help"),
+            Ok(Command::ClientGet(workloads::client_get::Command::Help))
+        ));
+        assert!(matches!(parse_str("http-hello"), Ok(Command::Http(_))));
+        assert!(matches!(parse_str("echo"), Ok(Command::Echo(_))));
+        assert!(parse_str("client-get --runtime tokio").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The Python anchors: `kettle-bench/python/kettle_bench.py`, embedded in this executable and
-//! run as `python3 -c SOURCE WORKLOAD N`.
+//! run as `python3 -c SOURCE WORKLOAD N` (and `client-get`'s `client_get.py`, run the same way
+//! with its own arguments).
 //!
 //! The script is embedded rather than looked up on disk so the benchmark works from wherever
 //! the executable is; the file stays runnable by hand. It runs as a child of the measuring
@@ -43,8 +44,16 @@ pub fn missing(module: Option<&str>) -> Option<String> {
 /// Runs `workload n` in the script and returns its result line (measurements, checksums, then
 /// `peak_rss_mb`).
 pub fn run(workload: &str, n: u64) -> Result<Fields, String> {
+    run_script(workload, SCRIPT, &[workload, &n.to_string()])
+}
+
+/// Runs the Python `source` with `args` (its `sys.argv[1:]`) and returns the last line it
+/// printed, which must end with `peak_rss_mb` like every result line. `what` names the run in
+/// messages. Other workloads' scripts (`client-get`'s) run through here too.
+pub fn run_script(what: &str, source: &str, args: &[&str]) -> Result<Fields, String> {
     let output = Command::new(PYTHON)
-        .args(["-c", SCRIPT, workload, &n.to_string()])
+        .args(["-c", source])
+        .args(args)
         .stdin(Stdio::null())
         // Inherited, so a traceback reaches the terminal as it happens.
         .stderr(Stdio::inherit())
@@ -53,12 +62,12 @@ pub fn run(workload: &str, n: u64) -> Result<Fields, String> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(
-            "{PYTHON} {workload} failed ({}); its output: {}",
+            "{PYTHON} {what} failed ({}); its output: {}",
             output.status,
             stdout.trim()
         ));
     }
     harness::last_line(&stdout)
         .filter(|line| line.get("peak_rss_mb").is_some())
-        .ok_or_else(|| format!("{PYTHON} {workload} printed no result line: {stdout:?}"))
+        .ok_or_else(|| format!("{PYTHON} {what} printed no result line: {stdout:?}"))
 }

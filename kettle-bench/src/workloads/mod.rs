@@ -9,15 +9,16 @@
 //! `green-pingpong` with Kettle's own async `pingpong`. The first runtime of each workload
 //! ([`Workload::runtimes`]) is the subject: the ratio lines divide its medians by the others'.
 //!
-//! `echo` and `http` are the exceptions: they need a server and a client process on two cores,
-//! so each has its own commands, parser and orchestration ([`echo`], [`http`]), built on
-//! [`crate::netbench`].
+//! `echo`, `http` and `client_get` are the exceptions: they need a server and a client process
+//! on two cores, so each has its own commands, parser and orchestration ([`echo`], [`http`],
+//! [`client_get`]), built on [`crate::netbench`].
 //!
 //! To add a single-process workload: write `src/workloads/NAME.rs` with its argument type and
 //! a function per runtime, add a variant to [`Workload`], and a line to [`Workload::parse`],
 //! [`Workload::name`], [`Workload::runtimes`], [`Workload::params`], [`Workload::run`] and
 //! `DESCRIPTIONS` (the usage message). The harness needs no change.
 
+pub mod client_get;
 pub mod echo;
 pub mod gen_switch;
 pub mod green_pingpong;

@@ -42,7 +42,8 @@ mod actix_server;
 mod epoll_server;
 mod hyper_server;
 pub mod kettle_server;
-mod response;
+pub mod response;
+pub mod tokio_io;
 mod wrk;
 
 use std::io;
