@@ -17,7 +17,10 @@ fn client_prints_the_status_then_the_body_of_web_app_pages() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "200\n<h1>Index</h1>\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "200\n<h1>Index</h1>\n"
+    );
 
     let out = Command::new(example("client"))
         .arg(format!("http://127.0.0.1:{port}/hello/%E6%B0%B4"))
@@ -40,7 +43,10 @@ fn client_prints_the_status_then_the_body_of_web_app_pages() {
 #[test]
 fn client_reports_failures_by_kind_and_exits_1() {
     let refused = format!("http://127.0.0.1:{}/", free_port());
-    let out = Command::new(example("client")).arg(&refused).output().unwrap();
+    let out = Command::new(example("client"))
+        .arg(&refused)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("error (Connect): cannot connect"), "{err}");

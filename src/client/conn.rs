@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use http::Method;
@@ -18,6 +18,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::response_head::{self, ResponseHead, ResponseLimits};
 use crate::net::TcpStream;
 use crate::sys::socket::{peek_idle, PeekState};
+
+/// An idle connection younger than this is judged by the loop's readiness bits alone: the loop
+/// reads epoll far more often than that, so a FIN would already show.
+const TRUST_READINESS_FOR: Duration = Duration::from_millis(500);
 
 /// Bytes of spare room kept for each read: responses of the common size arrive in one read.
 const READ_SPARE: usize = 16 * 1024;
@@ -143,8 +147,19 @@ impl Connection {
 
     /// Whether an idle connection still looks usable: no EOF, no error, and no bytes the
     /// server sent unasked (which could only be garbage or a stray response).
-    pub(crate) fn is_alive(&self) -> bool {
-        self.rbuf.is_empty() && peek_idle(self.io.tcp().as_raw_fd()) == PeekState::Quiet
+    ///
+    /// The loop's readiness bits answer for free when no event arrived since the last read;
+    /// only when one did, or when the connection sat idle long enough that the loop may not
+    /// have looked at epoll lately, does a `MSG_PEEK` syscall ask the kernel.
+    pub(crate) fn is_alive(&self, idle_for: Duration) -> bool {
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        let tcp = self.io.tcp();
+        if idle_for < TRUST_READINESS_FOR && !tcp.read_event_pending() {
+            return true;
+        }
+        peek_idle(tcp.as_raw_fd()) == PeekState::Quiet
     }
 
     /// Writes all of `parts` (head and body pieces) before `deadline`.

@@ -132,7 +132,7 @@ impl CookieJar {
     /// paths first, then older cookies first.
     pub fn filter_cookies(&self, url: &Url) -> Vec<(String, String)> {
         let mut jar = self.jar.borrow_mut();
-        if !jar.enabled {
+        if !jar.enabled || jar.cookies.is_empty() {
             return Vec::new();
         }
         let now = SystemTime::now();

@@ -24,7 +24,8 @@ use super::conn::Connection;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PoolKey {
     pub(crate) tls: bool,
-    pub(crate) host: String,
+    /// Shared, since the key is cloned into every lease and waiter.
+    pub(crate) host: Rc<str>,
     pub(crate) port: u16,
 }
 
@@ -169,7 +170,8 @@ impl Pool {
         let mut found = None;
         if let Some(host) = st.hosts.get_mut(key) {
             while let Some((conn, since)) = host.idle.pop_back() {
-                if now.duration_since(since) < keepalive && conn.is_alive() {
+                let idle_for = now.duration_since(since);
+                if idle_for < keepalive && conn.is_alive(idle_for) {
                     found = Some(conn);
                     break;
                 }

@@ -1,7 +1,7 @@
 //! `ClientSession`: configuration, the pool, the cookie jar, and the request loop (one
 //! exchange, the one safe retry, redirects).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::decode::Decoder;
 use crate::http::encode::{chunk_header, CHUNK_END, LAST_CHUNK};
 use crate::http::head::Framing;
-use crate::http::request_encode::{request_head, RequestFraming};
+use crate::http::request_encode::{end_head, field, request_line, RequestFraming};
 use crate::http::response_head::{ResponseFraming, ResponseLimits};
 
 /// Bodies up to this size are written in the same `write` as the head.
@@ -68,6 +68,10 @@ struct Inner {
     tls: TlsConnector,
     limits: ResponseLimits,
     closed: Cell<bool>,
+    /// The last request's URL string and its parse, for the common loop over one URL.
+    last_url: RefCell<Option<(String, Url)>>,
+    /// The last request's pool key.
+    last_key: RefCell<Option<PoolKey>>,
 }
 
 impl Drop for Inner {
@@ -283,7 +287,7 @@ impl ClientSession {
         deadlines: &Deadlines,
     ) -> Result<ClientResponse> {
         let inner = &*self.inner;
-        let key = pool_key(url)?;
+        let key = pool_key(url, &inner.last_key)?;
         let mut head = Vec::with_capacity(256);
         let framing = match body {
             Body::Empty if matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
@@ -293,10 +297,7 @@ impl ClientSession {
             Body::Bytes(b) => RequestFraming::Length(b.len() as u64),
             Body::Stream(_) => RequestFraming::Chunked,
         };
-        let headers = self.request_headers(url, user_headers);
-        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        request_head(&mut head, method, target, &headers, framing)
-            .map_err(|e| Error::with_message(ErrorKind::InvalidUrl, format!("{e}: {url}")))?;
+        self.write_head(&mut head, method, url, user_headers, framing)?;
         if let Body::Bytes(b) = body {
             if b.len() <= COALESCE_BODY {
                 head.extend_from_slice(b);
@@ -417,59 +418,84 @@ impl ClientSession {
         }
     }
 
-    /// The session's defaults, then the request's own, then what the client owns: `Host`,
-    /// `Cookie` from the jar, and framing (which the user may not set).
-    fn request_headers(&self, url: &Url, user: &HeaderMap) -> HeaderMap {
+    /// Writes the request head: the request line, `Host` and the client's defaults, the
+    /// session's headers, the request's own (each level replacing same-named fields of the
+    /// one before), the jar's cookies added to any `Cookie` given, and the framing, which only
+    /// the client sets. Written straight into the buffer: no header map per request.
+    fn write_head(
+        &self,
+        out: &mut Vec<u8>,
+        method: &Method,
+        url: &Url,
+        user: &HeaderMap,
+        framing: RequestFraming,
+    ) -> Result<()> {
         let inner = &*self.inner;
-        let mut headers = HeaderMap::with_capacity(8 + inner.headers.len() + user.len());
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or("")),
-            None => url.host_str().unwrap_or("").to_string(),
+        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        request_line(out, method, target)
+            .map_err(|e| Error::with_message(ErrorKind::InvalidUrl, format!("{e}: {url}")))?;
+        let session = &inner.headers;
+        let given = |name: &HeaderName| user.contains_key(name) || session.contains_key(name);
+        if !given(&header::HOST) {
+            let host = &url[url::Position::BeforeHost..url::Position::BeforePath];
+            field(out, b"Host", host.as_bytes());
+        }
+        if !given(&header::USER_AGENT) {
+            field(out, b"User-Agent", USER_AGENT.as_bytes());
+        }
+        if !given(&header::ACCEPT) {
+            field(out, b"Accept", b"*/*");
+        }
+        if inner.auto_decompress && !given(&header::ACCEPT_ENCODING) {
+            field(out, b"Accept-Encoding", ACCEPT_ENCODING.as_bytes());
+        }
+        let owned = |name: &HeaderName| {
+            name == header::CONTENT_LENGTH
+                || name == header::TRANSFER_ENCODING
+                || name == header::COOKIE
         };
-        if let Ok(v) = HeaderValue::from_str(&host) {
-            headers.insert(header::HOST, v);
-        }
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        if inner.auto_decompress {
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static(ACCEPT_ENCODING),
-            );
-        }
-        for (name, value) in inner.headers.iter() {
-            headers.insert(name.clone(), value.clone());
+        for (name, value) in session.iter() {
+            if !owned(name) && !user.contains_key(name) {
+                field(out, name.as_str().as_bytes(), value.as_bytes());
+            }
         }
         for (name, value) in user.iter() {
-            headers.insert(name.clone(), value.clone());
+            if !owned(name) {
+                field(out, name.as_str().as_bytes(), value.as_bytes());
+            }
         }
+        let given_cookie = user
+            .get(header::COOKIE)
+            .or_else(|| session.get(header::COOKIE));
         let jar_cookies = inner.jar.filter_cookies(url);
-        if !jar_cookies.is_empty() {
-            let mut line = headers
-                .get(header::COOKIE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .unwrap_or_default();
+        if given_cookie.is_some() || !jar_cookies.is_empty() {
+            let mut line = given_cookie.map_or(Vec::new(), |v| v.as_bytes().to_vec());
             for (name, value) in jar_cookies {
                 if !line.is_empty() {
-                    line.push_str("; ");
+                    line.extend_from_slice(b"; ");
                 }
-                line.push_str(&name);
-                line.push('=');
-                line.push_str(&value);
+                line.extend_from_slice(name.as_bytes());
+                line.push(b'=');
+                line.extend_from_slice(value.as_bytes());
             }
-            if let Ok(v) = HeaderValue::from_str(&line) {
-                headers.insert(header::COOKIE, v);
-            }
+            // The jar only keeps cookies without control characters, so the line is a valid
+            // field value.
+            field(out, b"Cookie", &line);
         }
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::TRANSFER_ENCODING);
-        headers
+        end_head(out, framing);
+        Ok(())
     }
 
     /// The URL of a request: relative to the base URL if there is one, with extra query
     /// parameters appended.
     fn make_url(&self, raw: &str, query: &[(String, String)]) -> Result<Url> {
+        if query.is_empty() {
+            if let Some((last, url)) = self.inner.last_url.borrow().as_ref() {
+                if last == raw {
+                    return Ok(url.clone());
+                }
+            }
+        }
         let parsed = match &self.inner.base_url {
             Some(base) if Url::parse(raw).is_err() => base.join(raw),
             _ => Url::parse(raw),
@@ -480,6 +506,8 @@ impl ClientSession {
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        } else {
+            *self.inner.last_url.borrow_mut() = Some((raw.to_string(), url.clone()));
         }
         Ok(url)
     }
@@ -512,20 +540,28 @@ fn check_scheme(url: &Url) -> Result<()> {
     Ok(())
 }
 
-fn pool_key(url: &Url) -> Result<PoolKey> {
+/// The pool key of `url`, reusing `last` (the previous request's) when it is the same
+/// origin: a request loop against one server then allocates no key.
+fn pool_key(url: &Url, last: &RefCell<Option<PoolKey>>) -> Result<PoolKey> {
     let host = url.host_str().unwrap_or("");
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = url
         .port_or_known_default()
         .ok_or_else(|| Error::with_message(ErrorKind::InvalidUrl, format!("no port for {url}")))?;
-    Ok(PoolKey {
-        tls: url.scheme() == "https",
-        host,
+    let tls = url.scheme() == "https";
+    let mut last = last.borrow_mut();
+    if let Some(k) = last.as_ref() {
+        if k.tls == tls && k.port == port && &*k.host == host {
+            return Ok(k.clone());
+        }
+    }
+    let key = PoolKey {
+        tls,
+        host: Rc::from(host),
         port,
-    })
+    };
+    *last = Some(key.clone());
+    Ok(key)
 }
 
 /// Writes the head (with a small body already appended) and the rest of the body.
@@ -757,6 +793,8 @@ impl ClientSessionBuilder {
                 tls: self.tls.unwrap_or_default(),
                 limits: self.limits,
                 closed: Cell::new(false),
+                last_url: RefCell::new(None),
+                last_key: RefCell::new(None),
             }),
         })
     }

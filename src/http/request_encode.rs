@@ -3,6 +3,7 @@
 //! Header values come from `http::HeaderValue`, which already refuses CR, LF and NUL, so a
 //! value cannot split the head; the request target is checked here for the same reason.
 
+#[cfg(test)]
 use http::header::HeaderMap;
 use http::Method;
 
@@ -17,16 +18,11 @@ pub(crate) enum RequestFraming {
     Chunked,
 }
 
-/// Appends `METHOD target HTTP/1.1`, the fields and the framing header to `out`.
-///
-/// `headers` must not carry framing headers of their own: the caller strips them, since a
-/// user-supplied `Content-Length` beside ours would make the request ambiguous.
-pub(crate) fn request_head(
+/// Appends the request line `METHOD target HTTP/1.1`.
+pub(crate) fn request_line(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
-    headers: &HeaderMap,
-    framing: RequestFraming,
 ) -> Result<(), &'static str> {
     if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err("request target contains whitespace or control characters");
@@ -35,12 +31,21 @@ pub(crate) fn request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    Ok(())
+}
+
+/// Appends one header field. `HeaderName` and `HeaderValue` already refuse CR, LF and NUL.
+pub(crate) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the framing header, if any, and the empty line that ends the head. The caller
+/// must not have written framing headers of its own: a user-supplied `Content-Length` beside
+/// ours would make the request ambiguous.
+pub(crate) fn end_head(out: &mut Vec<u8>, framing: RequestFraming) {
     match framing {
         RequestFraming::None => {}
         RequestFraming::Length(n) => {
@@ -51,6 +56,22 @@ pub(crate) fn request_head(
         RequestFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A whole head from a header map (the pieces above in order).
+#[cfg(test)]
+fn request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    framing: RequestFraming,
+) -> Result<(), &'static str> {
+    request_line(out, method, target)?;
+    for (name, value) in headers {
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    end_head(out, framing);
     Ok(())
 }
 

@@ -50,6 +50,11 @@ impl<T> Registered<T> {
         &self.inner
     }
 
+    /// See [`Registration::read_event_pending`].
+    pub(crate) fn read_event_pending(&self) -> bool {
+        self.reg.read_event_pending()
+    }
+
     /// Ready once `dir` is ready (see [`Registration::poll_ready`]).
     pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reg.poll_ready(dir, cx)

@@ -289,6 +289,12 @@ impl TcpStream {
             .await
     }
 
+    /// Whether the loop has seen the socket turn readable (data, EOF or an error) since the
+    /// last read that drained it; a syscall-free liveness check for idle connections.
+    pub(crate) fn read_event_pending(&self) -> bool {
+        self.io.read_event_pending()
+    }
+
     /// Polls for a read into `buf` (the poll form of [`read`](Self::read)).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)

@@ -217,6 +217,19 @@ impl Registration {
         Poll::Pending
     }
 
+    /// Whether an event has said the socket is readable (or closed) since the last read that
+    /// found it drained: without one, the peer has sent nothing, not even a FIN, as of the
+    /// loop's last look at epoll. No syscall, so an idle keep-alive connection can be checked
+    /// for free before reuse.
+    pub(crate) fn read_event_pending(&self) -> bool {
+        let Some(core) = self.core.upgrade() else {
+            return true;
+        };
+        let mut io = core.io.borrow_mut();
+        io.slot(self.token)
+            .is_none_or(|s| s.readiness & Direction::Read.ready_bits() != 0)
+    }
+
     /// Clears readiness bits: after `EWOULDBLOCK` all of a direction's (`ready_bits`: the
     /// kernel has just said "nothing to do", so the closed bit goes too, and a transient
     /// error such as a UDP socket's ICMP report cannot leave the fd looking ready forever);
