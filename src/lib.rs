@@ -65,6 +65,7 @@ pub mod sync;
 mod sys;
 mod task;
 mod time;
+pub mod tls;
 pub mod web;
 
 pub use combine::{
