@@ -452,6 +452,12 @@ impl TlsStream {
         s.poll_send(&self.tcp, cx)
     }
 
+    /// Whether encrypted records (or an alert) are waiting to be sent: what
+    /// [`poll_flush`](Self::poll_flush) would send.
+    pub fn has_pending_output(&self) -> bool {
+        self.session.borrow().conn.wants_write()
+    }
+
     /// Polls the end of the sending side: queues `close_notify`, sends everything, then shuts
     /// the socket's write half (the peer reads a clean end of stream). Reading goes on
     /// working. Repeating it is harmless.
