@@ -2,6 +2,7 @@
 //! to a Rust client over `TlsStream`, and to `curl` and `openssl s_client` when they are
 //! installed. Certificates are made in the test.
 
+mod process_support;
 mod tls_support;
 mod web_proto_support;
 
@@ -433,4 +434,41 @@ fn shutdown_does_not_wait_for_idle_tls_connections_or_pending_handshakes() {
     assert!(took < Duration::from_secs(5), "{took:?}");
     done_tx.send(()).unwrap();
     client.join().unwrap();
+}
+
+#[test]
+fn the_web_app_example_serves_https_with_tls_cert_key() {
+    use std::io::{BufRead, BufReader};
+    let pki = Pki::new();
+    let dir = TempDir::new("web-example");
+    let cert = dir.write("cert.pem", &pki.cert_pem);
+    let key = dir.write("key.pem", &pki.key_pem);
+    let port = process_support::free_port();
+    let mut child = process_support::Reaped(
+        Command::new(process_support::example("web_app"))
+            .args(["--port", &port.to_string(), "--tls"])
+            .arg(&cert)
+            .arg(&key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut banner = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    assert_eq!(
+        banner.trim_end(),
+        format!("Server started at https://127.0.0.1:{port}...")
+    );
+    kettle::run(async move {
+        let tls = connect_tls(&pki, ([127, 0, 0, 1], port).into())
+            .await
+            .unwrap();
+        tls.write_all(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
+            .await
+            .unwrap();
+        let reply = read_reply(&tls, &mut Vec::new()).await.unwrap();
+        assert_eq!(reply.body, b"hello");
+    });
 }
