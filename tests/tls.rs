@@ -309,10 +309,18 @@ fn pattern(seed: u8, start: usize, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Sends `total` bytes of `seed`'s pattern, then `close_notify`.
+/// Sends `total` bytes of `seed`'s pattern, then `close_notify`. Every megabyte it also
+/// updates its keys, asking the peer to update too: the peer's reading task then produces
+/// output of its own (its key update) while its writing task is busy, which must neither be
+/// lost nor take the writing task's place as the one woken when the socket drains.
 async fn send_pattern(tls: Rc<TlsStream>, seed: u8, total: usize) {
     let mut sent = 0;
+    let mut next_update = 1 << 20;
     while sent < total {
+        if sent >= next_update {
+            tls.refresh_traffic_keys().unwrap();
+            next_update += 1 << 20;
+        }
         // Odd sizes, so writes straddle records and the outgoing buffer's cap.
         let len = (total - sent).min(50_000 + sent % 7_777);
         tls.write_all(&pattern(seed, sent, len)).await.unwrap();
@@ -362,7 +370,7 @@ async fn eight_mib_each_way_at_once_with_reader_and_writer_tasks_sharing_streams
         let server_got = server.await.unwrap();
         (client_got, server_got)
     };
-    let (client_got, server_got) = kettle::wait_for(work, Duration::from_secs(60))
+    let (client_got, server_got) = kettle::wait_for(work, Duration::from_secs(30))
         .await
         .expect("the transfer stalled");
     assert_eq!(client_got, TOTAL);
@@ -594,6 +602,8 @@ async fn tls12_works_when_the_client_offers_nothing_newer() {
         tls.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
     );
+    let err = tls.refresh_traffic_keys().unwrap_err();
+    assert!(is_tls_error(&err), "TLS 1.2 has no key update: {err:?}");
     let big = pattern(9, 0, 300_000);
     tls.write_all(&big).await.unwrap();
     let mut back = vec![0u8; big.len()];

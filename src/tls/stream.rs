@@ -65,6 +65,8 @@ const WRITE_LIMIT: usize = 64 * 1024;
 ///   [`shutdown`](Self::shutdown) to send `close_notify` and end the sending side.
 /// - A TLS failure (a bad record, an alert from the peer) is an `InvalidData` error carrying
 ///   a [`TlsError`](super::TlsError), and every later operation returns it again.
+/// - Dropping it closes the socket without `close_notify`, which the peer reads as a
+///   truncation: call `shutdown` first to end cleanly.
 pub struct TlsStream {
     /// The socket, outside the `RefCell` so its own `&self` calls need no borrow.
     tcp: TcpStream,
@@ -450,6 +452,20 @@ impl TlsStream {
         let s = &mut **guard;
         s.check_failed()?;
         s.poll_send(&self.tcp, cx)
+    }
+
+    /// Starts a TLS 1.3 key update: what we send from now on uses new keys, and the peer is
+    /// asked to renew its own, which it does (answering with its own update) when it next
+    /// reads. The message is queued with the outgoing records, so the next write or
+    /// [`flush`](Self::flush) sends it. For long-lived connections that want to limit how
+    /// much data one key protects. A TLS error on TLS 1.2 (which has no key update).
+    pub fn refresh_traffic_keys(&self) -> io::Result<()> {
+        let mut guard = self.session.borrow_mut();
+        let s = &mut **guard;
+        s.check_failed()?;
+        s.conn
+            .refresh_traffic_keys()
+            .map_err(|e| TlsError::from_rustls(s.context(), e).into_io(io::ErrorKind::InvalidData))
     }
 
     /// Whether encrypted records (or an alert) are waiting to be sent: what
