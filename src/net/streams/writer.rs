@@ -562,8 +562,9 @@ async fn flush(conn: Rc<Connection>, state: Rc<RefCell<State>>) {
             }
             if st.pending() == 0 {
                 // What TLS still buffers goes out too, ending with close_notify when the
-                // sending side is to be shut down (`finish` then shuts the socket).
-                let sent = if st.closing || st.eof_requested {
+                // sending side is to be shut down (`finish` then shuts the socket). Both are
+                // immediate no-ops on plain sockets, whose shutdown is all `finish`'s.
+                let sent = if (st.closing || st.eof_requested) && conn.stream.is_tls() {
                     conn.stream.poll_shutdown_write(cx)
                 } else {
                     conn.stream.poll_flush(cx)
