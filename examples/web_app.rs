@@ -6,6 +6,10 @@
 //! cargo run --example web_app -- --host 0.0.0.0 --port 8080
 //! curl http://127.0.0.1:8000/hello/kettle
 //! curl -d 'some body' http://127.0.0.1:8000/echo
+//!
+//! # HTTPS, with a certificate chain and key in PEM files:
+//! cargo run --example web_app -- --tls cert.pem key.pem
+//! curl --cacert ca.pem https://localhost:8000/hello/kettle
 //! ```
 //!
 //! A hundred concurrent requests all finish after about half a second, not fifty: while one
@@ -13,7 +17,8 @@
 
 use std::time::Duration;
 
-use kettle::web::{self, AppRunner, Application, Request, Response};
+use kettle::tls::TlsAcceptor;
+use kettle::web::{self, AppRunner, Application, Request, Response, ServerOptions};
 
 /// The seed's `asyncio.sleep(0.5)`.
 pub const DELAY: Duration = Duration::from_millis(500);
@@ -56,9 +61,18 @@ pub fn app() -> Application {
     app
 }
 
-/// `--host H` and `--port P`.
-fn parse_args(args: &[String]) -> Result<(String, u16), String> {
+/// What the command line asks for.
+struct Args {
+    host: String,
+    port: u16,
+    /// `--tls CERT KEY`: PEM paths of the certificate chain and its private key.
+    tls: Option<(String, String)>,
+}
+
+/// `--host H`, `--port P` and `--tls CERT KEY`.
+fn parse_args(args: &[String]) -> Result<Args, String> {
     let (mut host, mut port) = ("127.0.0.1".to_string(), 8000u16);
+    let mut tls = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -67,26 +81,47 @@ fn parse_args(args: &[String]) -> Result<(String, u16), String> {
                 let v = it.next().ok_or("--port needs a value")?;
                 port = v.parse().map_err(|_| format!("invalid port {v:?}"))?;
             }
+            "--tls" => {
+                let cert = it
+                    .next()
+                    .ok_or("--tls needs a certificate and a key path")?;
+                let key = it
+                    .next()
+                    .ok_or("--tls needs a key path after the certificate")?;
+                tls = Some((cert.clone(), key.clone()));
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (usage: web_app [--host H] [--port P])"
+                    "unknown argument {other:?} \
+                     (usage: web_app [--host H] [--port P] [--tls CERT KEY])"
                 ))
             }
         }
     }
-    Ok((host, port))
+    Ok(Args { host, port, tls })
 }
 
 #[kettle::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (host, port) = parse_args(&args).unwrap_or_else(|e| {
+    let Args { host, port, tls } = parse_args(&args).unwrap_or_else(|e| {
         eprintln!("web_app: {e}");
         std::process::exit(2);
     });
+    let mut options = ServerOptions::default();
+    if let Some((cert, key)) = tls {
+        match TlsAcceptor::from_pem_files(&cert, &key) {
+            Ok(acceptor) => options = options.tls(acceptor.with_alpn(&[b"http/1.1"])),
+            Err(e) => {
+                eprintln!("web_app: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let scheme = if options.is_tls() { "https" } else { "http" };
     let mut signals = kettle::signal::Signals::new(&[libc::SIGINT, libc::SIGTERM])
         .expect("install signal handlers");
-    let runner = match AppRunner::start(app(), &host, port).await {
+    let runner = match AppRunner::start_with(app(), &host, port, options).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("web_app: cannot serve on {host}:{port}: {e}");
@@ -94,7 +129,7 @@ async fn main() {
         }
     };
     for addr in runner.addrs() {
-        println!("Server started at http://{addr}...");
+        println!("Server started at {scheme}://{addr}...");
     }
     let _ = signals.recv().await;
     runner.shutdown().await;

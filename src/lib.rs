@@ -66,6 +66,7 @@ pub mod sync;
 mod sys;
 mod task;
 mod time;
+pub mod tls;
 pub mod web;
 
 pub use combine::{

@@ -13,11 +13,11 @@ use http::Method;
 use super::error::{connect_error, io_error, timeout_error};
 use super::pool::PoolKey;
 use super::timeout::{until, Deadlines};
-use super::tls_placeholder::{self as tls, TlsConnector, TlsStream};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::response_head::{self, ResponseHead, ResponseLimits};
 use crate::net::TcpStream;
 use crate::sys::socket::{peek_idle, PeekState};
+use crate::tls::{self, TlsConnector, TlsStream};
 
 /// An idle connection younger than this is judged by the loop's readiness bits alone: the loop
 /// reads epoll far more often than that, so a FIN would already show.

@@ -42,14 +42,14 @@ mod request;
 mod response;
 mod session;
 mod timeout;
-mod tls_placeholder;
 
+/// The TLS configuration a session uses for https URLs (from [`crate::tls`]).
+pub use crate::tls::TlsConnector;
 pub use content::{Chunks, Content};
 pub use cookie_jar::{Cookie, CookieJar};
 pub use request::{Body, BodyStream, RequestBuilder};
 pub use response::ClientResponse;
 pub use session::{ClientSession, ClientSessionBuilder, ConnectorStats};
 pub use timeout::ClientTimeout;
-pub use tls_placeholder::TlsConnector;
 /// URLs as the client takes and reports them (the `url` crate's type).
 pub use url::Url;

@@ -19,13 +19,13 @@ use super::pool::{AcquireError, Pool, PoolConfig, PoolKey};
 use super::request::{Body, RequestBuilder};
 use super::response::{status_error, ClientResponse};
 use super::timeout::{until, ClientTimeout, Deadlines};
-use super::tls_placeholder::TlsConnector;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::decode::Decoder;
 use crate::http::encode::{chunk_header, CHUNK_END, LAST_CHUNK};
 use crate::http::head::Framing;
 use crate::http::request_encode::{end_head, field, request_line, RequestFraming};
 use crate::http::response_head::{ResponseFraming, ResponseLimits};
+use crate::tls::TlsConnector;
 
 /// Bodies up to this size are written in the same `write` as the head.
 const COALESCE_BODY: usize = 16 * 1024;
@@ -523,6 +523,20 @@ impl std::fmt::Debug for ClientSession {
     }
 }
 
+/// The web PKI roots, verification on, offering `http/1.1` by ALPN.
+fn default_tls() -> Result<TlsConnector> {
+    TlsConnector::builder()
+        .alpn_protocols(&[b"http/1.1"])
+        .build()
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Tls,
+                "cannot build the default TLS configuration",
+                e,
+            )
+        })
+}
+
 /// Only http and https URLs with a host can be requested.
 fn check_scheme(url: &Url) -> Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
@@ -753,7 +767,10 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// The TLS configuration for https URLs (default: the web PKI roots, verification on).
+    /// The TLS configuration for https URLs (default: the web PKI roots, verification on,
+    /// ALPN `http/1.1`). Give a connector built with
+    /// [`TlsConnector::builder`](crate::tls::TlsConnector::builder) to trust a private CA or,
+    /// for tests only, to accept any certificate; set its ALPN to `http/1.1` too.
     pub fn tls(mut self, connector: TlsConnector) -> ClientSessionBuilder {
         self.tls = Some(connector);
         self
@@ -790,7 +807,10 @@ impl ClientSessionBuilder {
                 auto_decompress: self.auto_decompress,
                 max_redirects: self.max_redirects,
                 max_body_size: self.max_body_size,
-                tls: self.tls.unwrap_or_default(),
+                tls: match self.tls {
+                    Some(tls) => tls,
+                    None => default_tls()?,
+                },
                 limits: self.limits,
                 closed: Cell::new(false),
                 last_url: RefCell::new(None),

@@ -6,7 +6,8 @@
 //! - UDP: [`UdpSocket`];
 //! - Unix-domain: [`UnixListener`], [`UnixStream`] and [`UnixDatagram`];
 //! - asyncio's streams ([`streams`]) over TCP and Unix-domain sockets: [`open_connection`],
-//!   [`start_server`], [`open_unix_connection`], [`start_unix_server`], [`StreamReader`],
+//!   [`start_server`], [`open_unix_connection`], [`start_unix_server`], and over TLS
+//!   [`open_connection_tls`], [`start_server_tls`]; [`StreamReader`],
 //!   [`StreamWriter`], [`Server`], with [`SocketAddress`] for the addresses of either kind
 //!   (`ip:port` or a path);
 //! - [`lookup_host`], name resolution off the loop.
@@ -28,8 +29,8 @@ pub use address::SocketAddress;
 pub use lookup::lookup_host;
 pub use options::ListenOptions;
 pub use streams::{
-    open_connection, open_unix_connection, start_server, start_unix_server, Server, StreamError,
-    StreamReader, StreamWriter,
+    open_connection, open_connection_tls, open_unix_connection, start_server, start_server_tls,
+    start_unix_server, Server, StreamError, StreamReader, StreamWriter,
 };
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -270,6 +270,23 @@ impl TcpStream {
         self.io.poll_write_vectored(cx, bufs)
     }
 
+    /// One non-blocking `sendmsg`, outside the reactor: `WouldBlock` if the socket is full,
+    /// and no waker is registered either way.
+    ///
+    /// For output that a reading task sends on the side (a TLS alert or key update produced
+    /// by a read): a registering write would replace the waker of the task that owns the
+    /// write direction, which would then never hear of the next writable edge. Leaving the
+    /// readiness bits alone is safe: a bit that stays set only costs the next registered
+    /// write one `EWOULDBLOCK`.
+    pub(crate) fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match socket::send_vectored(self.as_raw_fd(), bufs) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// Sends up to `len` bytes of `file` from `*offset` with `sendfile(2)` (no copy through
     /// user space), waiting while the socket is full; advances `*offset` and returns the
     /// bytes sent (`0`: the file ended first).

@@ -199,6 +199,26 @@ impl UnixStream {
         self.io.poll_write(cx, buf)
     }
 
+    /// Reads into the spare capacity of `buf`, as `TcpStream::poll_read_buf` does, so every
+    /// stream transport offers the same operations.
+    pub(crate) fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut bytes::BytesMut,
+        min_spare: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_read_buf(cx, buf, min_spare)
+    }
+
+    /// Writes from several buffers with one `sendmsg`.
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_write_vectored(cx, bufs)
+    }
+
     /// Shuts down the read half, the write half (the peer reads EOF) or both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)

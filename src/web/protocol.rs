@@ -40,7 +40,7 @@ use crate::http::decode::{Decoder, Step};
 use crate::http::encode::{self, Connection, Length};
 use crate::http::head::{self, Framing};
 use crate::http::HeadLimits;
-use crate::net::TcpStream;
+use crate::net::streams::Transport;
 use crate::sync::Event;
 
 /// The read buffer's initial size.
@@ -99,7 +99,8 @@ struct BodyState {
 /// A connection's socket and buffers, shared by the connection task, the request's body
 /// reader and a streaming response.
 pub(crate) struct ConnIo {
-    stream: TcpStream,
+    /// TCP, or TLS over TCP for an HTTPS server: one `match` per socket call.
+    stream: Transport,
     rbuf: RefCell<BytesMut>,
     scratch: RefCell<head::Scratch>,
     /// The last request's allocation (empty), for the next request.
@@ -118,7 +119,7 @@ pub(crate) struct ConnIo {
 }
 
 impl ConnIo {
-    fn new(stream: TcpStream, shared: Rc<ServerShared>) -> ConnIo {
+    fn new(stream: Transport, shared: Rc<ServerShared>) -> ConnIo {
         ConnIo {
             stream,
             rbuf: RefCell::new(BytesMut::with_capacity(READ_BUF)),
@@ -161,7 +162,8 @@ impl ConnIo {
         loop {
             let mut out = self.out.borrow_mut();
             if out.is_empty() {
-                return Poll::Ready(Ok(()));
+                // Plain TCP: done. TLS: the session may still hold encrypted records.
+                return self.stream.poll_flush(cx);
             }
             let polled = match out.contiguous() {
                 Some(bytes) => self.stream.poll_write(cx, bytes),
@@ -227,6 +229,11 @@ impl ConnIo {
 
     pub(crate) fn version(&self) -> Version {
         self.version.get()
+    }
+
+    /// Whether the connection is TLS (HTTPS).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
     pub(crate) fn is_head(&self) -> bool {
@@ -380,7 +387,7 @@ enum Wait {
 
 /// Serves one connection until it closes.
 pub(crate) async fn serve(
-    stream: TcpStream,
+    stream: Transport,
     peer: Option<SocketAddr>,
     app: App,
     shared: Rc<ServerShared>,
@@ -676,7 +683,8 @@ fn write_response(conn: &ConnIo, response: Response) -> (StatusCode, u64, Option
     (status, size, file)
 }
 
-/// Sends a file region after its head with `sendfile(2)`.
+/// Sends a file region after its head: `sendfile(2)` on plain TCP, read and write (to be
+/// encrypted) on TLS.
 async fn send_file(conn: &ConnIo, file: std::fs::File, offset: u64, len: u64) -> io::Result<()> {
     conn.flush().await?;
     let mut offset = offset;
@@ -716,8 +724,9 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
 }
 
 /// Ends a connection whose last response has been handed to the kernel: half-closes our
-/// side (the client sees EOF after the response), then reads and drops whatever the client
-/// still sends until it closes too, for at most [`LINGER`].
+/// side (the client sees EOF after the response; over TLS after a `close_notify`), then
+/// reads and drops whatever the client still sends until it closes too, for at most
+/// [`LINGER`].
 ///
 /// Closing a socket that has unread input makes the kernel send a reset, and a reset throws
 /// away the part of the response not yet delivered: a large response, or any response on a
@@ -725,9 +734,12 @@ async fn send_error(conn: &ConnIo, status: StatusCode, reason: &str) {
 /// request behind `Connection: close`, or an upload the handler answered without reading.
 /// (nginx's "lingering close".) Not on the keep-alive path: only when a connection ends.
 async fn close_lingering(conn: &ConnIo) {
-    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
     let _ = crate::wait_for(
         async {
+            // Immediate on TCP; on TLS it first sends close_notify, which a client that
+            // stopped reading can hold up, so it shares the linger bound. A failure here
+            // does not matter: the reads below end as soon as the connection is gone.
+            let _ = conn.stream.shutdown_write().await;
             loop {
                 conn.rbuf.borrow_mut().clear();
                 match conn.read_more().await {

@@ -220,6 +220,21 @@ impl Request {
         })
     }
 
+    /// Whether the request came over TLS (aiohttp's `request.secure`).
+    pub fn secure(&self) -> bool {
+        self.inner.conn.is_tls()
+    }
+
+    /// `"https"` over TLS, `"http"` otherwise (aiohttp's `request.scheme`, without its
+    /// proxy-header handling).
+    pub fn scheme(&self) -> &'static str {
+        if self.secure() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// The peer's IP address as text (aiohttp's `request.remote`).
     pub fn remote(&self) -> Option<String> {
         self.inner.remote.map(|a| a.ip().to_string())

@@ -3,19 +3,24 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use super::app::{App, Application};
 use super::protocol::{self, ServerConfig, ServerShared};
 use crate::http::HeadLimits;
-use crate::net::{lookup_host, ListenOptions, TcpListener};
+use crate::net::streams::Transport;
+use crate::net::{lookup_host, ListenOptions, TcpListener, TcpStream};
 use crate::sync::Event;
+use crate::tls::{TlsAcceptor, TlsStream};
 use crate::Task;
 
-/// Server settings: timeouts, head limits, listen options.
+/// Server settings: timeouts, head limits, listen options, TLS.
 ///
 /// ```
 /// use std::time::Duration;
@@ -29,6 +34,8 @@ pub struct ServerOptions {
     config: ServerConfig,
     shutdown_timeout: Duration,
     listen: ListenOptions,
+    /// Serve HTTPS with these settings instead of plain HTTP.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Default for ServerOptions {
@@ -38,6 +45,7 @@ impl Default for ServerOptions {
             // aiohttp's default grace period.
             shutdown_timeout: Duration::from_secs(60),
             listen: ListenOptions::default(),
+            tls: None,
         }
     }
 }
@@ -92,6 +100,39 @@ impl ServerOptions {
     pub fn listen(mut self, listen: ListenOptions) -> ServerOptions {
         self.listen = listen;
         self
+    }
+
+    /// Serves HTTPS: every connection completes a TLS handshake with `acceptor` before its
+    /// first request. The handshake must finish within the
+    /// [`header_timeout`](Self::header_timeout); one that fails or is too slow is logged at
+    /// debug level and its connection closed, and the server goes on serving. Requests then
+    /// report [`secure`](super::Request::secure) and the `https` scheme.
+    ///
+    /// Offer ALPN `http/1.1` ([`TlsAcceptor::with_alpn`]) for clients that ask for a
+    /// protocol: one that offers only `h2` is then refused during the handshake, rather than
+    /// sent HTTP/1.1 it did not expect.
+    ///
+    /// ```
+    /// use kettle::tls::TlsAcceptor;
+    /// use kettle::web::ServerOptions;
+    /// let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let acceptor = TlsAcceptor::from_pem(
+    ///     made.cert.pem().as_bytes(),
+    ///     made.key_pair.serialize_pem().as_bytes(),
+    /// )
+    /// .unwrap()
+    /// .with_alpn(&[b"http/1.1"]);
+    /// let options = ServerOptions::default().tls(acceptor);
+    /// assert!(options.is_tls());
+    /// ```
+    pub fn tls(mut self, acceptor: TlsAcceptor) -> ServerOptions {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// Whether these options serve HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     fn head_limits(&self) -> HeadLimits {
@@ -185,6 +226,7 @@ impl AppRunner {
                 app.clone(),
                 shared.clone(),
                 conns.clone(),
+                options.tls.clone(),
             )));
         }
         Ok(AppRunner {
@@ -257,6 +299,7 @@ async fn accept_loop(
     app: App,
     shared: Rc<ServerShared>,
     conns: Rc<RefCell<HashMap<u64, Task<()>>>>,
+    tls: Option<TlsAcceptor>,
 ) {
     let mut next_id: u64 = 0;
     loop {
@@ -274,17 +317,64 @@ async fn accept_loop(
         shared.active.set(shared.active.get() + 1);
         shared.idle.clear();
         let (app, shared2, conns2) = (app.clone(), shared.clone(), conns.clone());
+        let tls = tls.clone();
         let task = crate::spawn(async move {
             let _guard = ConnGuard {
                 shared: shared2.clone(),
                 conns: conns2,
                 id,
             };
-            protocol::serve(stream, Some(peer), app, shared2).await;
+            let transport = match tls {
+                None => Transport::Tcp(stream),
+                // In the connection's own task: a slow handshake never holds up accepting.
+                Some(tls) => match handshake(&tls, stream, peer, &shared2).await {
+                    Some(stream) => Transport::Tls(stream),
+                    None => return,
+                },
+            };
+            protocol::serve(transport, Some(peer), app, shared2).await;
         });
         if !task.done() {
             conns.borrow_mut().insert(id, task);
         }
+    }
+}
+
+/// An HTTPS connection's handshake, bounded by the header timeout and given up when the
+/// server starts shutting down (no request is in flight yet, so there is nothing to finish).
+/// `None` (logged) if it did not complete.
+async fn handshake(
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &ServerShared,
+) -> Option<TlsStream> {
+    let timeout = shared.config.header_timeout;
+    let mut handshake = pin!(crate::wait_for(tls.accept(stream), timeout));
+    let mut closing = pin!(shared.closing.wait());
+    let outcome = poll_fn(|cx| {
+        if let Poll::Ready(r) = handshake.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        if closing.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await;
+    match outcome {
+        Some(Ok(Ok(stream))) => Some(stream),
+        // Debug, not warn: failed handshakes are the daily noise of any public HTTPS port
+        // (scanners, plain-HTTP clients, clients that distrust a test certificate).
+        Some(Ok(Err(e))) => {
+            tracing::debug!(%peer, "TLS handshake failed; closing: {e}");
+            None
+        }
+        Some(Err(_)) => {
+            tracing::debug!(%peer, ?timeout, "TLS handshake timed out; closing");
+            None
+        }
+        None => None,
     }
 }
 
@@ -322,11 +412,12 @@ pub fn run_app_with(
     options: ServerOptions,
 ) -> io::Result<()> {
     let lp = crate::EventLoop::new()?;
+    let scheme = if options.is_tls() { "https" } else { "http" };
     let result: io::Result<()> = lp.run_until_complete(async {
         let mut signals = crate::signal::Signals::new(&[libc::SIGINT, libc::SIGTERM])?;
         let runner = AppRunner::start_with(app, host, port, options).await?;
         for addr in runner.addrs() {
-            println!("======== Running on http://{addr} ========");
+            println!("======== Running on {scheme}://{addr} ========");
         }
         println!("(Press CTRL+C to quit)");
         let sig = signals.recv().await;

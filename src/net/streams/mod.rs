@@ -2,7 +2,8 @@
 //! ([`StreamReader`], [`StreamWriter`]) pair per TCP connection; [`open_unix_connection`] and
 //! [`start_unix_server`] do the same over Unix-domain stream sockets (a filesystem path instead
 //! of a host and port). Both kinds share all of the reader, writer and [`Server`] code; the
-//! socket underneath is a [`Transport`].
+//! socket underneath is a [`Transport`]. [`open_connection_tls`] and [`start_server_tls`] are
+//! the TCP pair over TLS (asyncio's `ssl=` argument).
 //!
 //! ```
 //! kettle::run(async {
@@ -85,13 +86,14 @@ use std::rc::Rc;
 
 pub use reader::{Lines, StreamReader, DEFAULT_LIMIT};
 pub use server::{
-    start_server, start_server_with, start_unix_server, start_unix_server_with, HandlerResult,
-    Server, ServerOptions,
+    start_server, start_server_tls, start_server_with, start_unix_server, start_unix_server_with,
+    HandlerResult, Server, ServerOptions, TLS_HANDSHAKE_TIMEOUT,
 };
 pub use transport::Transport;
 pub use writer::{StreamWriter, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 
 use crate::net::{lookup_host, TcpStream, UnixStream};
+use crate::tls::TlsConnector;
 
 /// What a structured read of a [`StreamReader`] can fail with (asyncio's
 /// `IncompleteReadError`, `LimitOverrunError`, and `OSError`).
@@ -247,11 +249,37 @@ fn from_transport(stream: Transport) -> (StreamReader, StreamWriter) {
 /// (`localhost` may resolve to `::1` first; the server above listens on IPv4 only, so that
 /// address is refused and the next one is tried.)
 pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader, StreamWriter)> {
+    Ok(from_tcp(connect_tcp(host, port).await?))
+}
+
+/// [`open_connection`] over TLS (asyncio's `open_connection(host, port, ssl=context)`):
+/// connects, performs the TLS handshake with `connector`, verifying the server's certificate
+/// against `host`, and returns a reader and writer of plaintext. Handshake failures are
+/// errors carrying a [`TlsError`](crate::tls::TlsError); bound the whole call with
+/// [`wait_for`](crate::wait_for). The writer's [`close`](StreamWriter::close) and
+/// [`write_eof`](StreamWriter::write_eof) send `close_notify`; a server that ends the
+/// connection without one makes the reader fail with `UnexpectedEof` instead of seeing end of
+/// stream.
+///
+/// See [`start_server_tls`] for an example with both ends.
+pub async fn open_connection_tls(
+    host: &str,
+    port: u16,
+    connector: &TlsConnector,
+) -> io::Result<(StreamReader, StreamWriter)> {
+    let tcp = connect_tcp(host, port).await?;
+    let tls = connector.connect(host, tcp).await?;
+    Ok(from_transport(Transport::Tls(tls)))
+}
+
+/// Connects to the first address of `host` that accepts; if none does, the error names each
+/// address with its failure.
+async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
     let addrs = lookup_host(host, port).await?;
     let mut failures = Vec::new();
     for addr in &addrs {
         match TcpStream::connect(*addr).await {
-            Ok(stream) => return Ok(from_tcp(stream)),
+            Ok(stream) => return Ok(stream),
             Err(e) => failures.push((*addr, e)),
         }
     }

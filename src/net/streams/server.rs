@@ -31,10 +31,12 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Poll};
+use std::time::Duration;
 
 use super::{from_transport, StreamReader, StreamWriter, Transport, DEFAULT_LIMIT};
 use crate::net::{lookup_host, ListenOptions, SocketAddress, TcpListener, UnixListener};
 use crate::sync::Event;
+use crate::tls::{TlsAcceptor, TlsStream};
 use crate::TaskRef;
 
 /// What a connection handler may return. `()` needs no reporting; an `Err` from a
@@ -90,6 +92,8 @@ struct Inner {
     next_conn: Cell<u64>,
     /// The reader limit of each connection.
     limit: usize,
+    /// A TLS server's settings: each connection is handshaken before its handler runs.
+    tls: Option<TlsAcceptor>,
     /// Set by `close`.
     closed: Event,
     /// Set once closed and every connection task has ended.
@@ -222,6 +226,76 @@ where
     Fut: Future + 'static,
     Fut::Output: HandlerResult,
 {
+    let listeners = bind_tcp(host, port, options.listen).await?;
+    Ok(serve(listeners, None, options.limit, None, handler))
+}
+
+/// [`start_server_with`] over TLS (asyncio's `start_server(..., ssl=context)`): every
+/// connection first completes a TLS handshake with `tls`, then the handler gets a reader and
+/// writer of plaintext. A handshake that fails or takes longer than
+/// [`TLS_HANDSHAKE_TIMEOUT`] is logged at debug level and the connection closed; the handler
+/// never sees it. [`StreamWriter::close`] and [`write_eof`](StreamWriter::write_eof) send
+/// `close_notify` before ending the connection; the session is reachable through
+/// [`Transport::as_tls`] for its ALPN protocol or peer certificates.
+///
+/// ```
+/// use kettle::net::streams::{open_connection_tls, start_server_tls, ServerOptions};
+/// use kettle::net::{StreamReader, StreamWriter};
+/// use kettle::tls::{TlsAcceptor, TlsConnector};
+///
+/// let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// let (cert, key) = (made.cert.pem(), made.key_pair.serialize_pem());
+/// let acceptor = TlsAcceptor::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+/// let connector = TlsConnector::builder()
+///     .webpki_roots(false)
+///     .add_root_pem(cert.as_bytes()) // a self-signed certificate is its own CA
+///     .unwrap()
+///     .build()
+///     .unwrap();
+/// kettle::run(async move {
+///     let handler = |mut r: StreamReader, w: StreamWriter| async move {
+///         let line = r.readline().await?;
+///         w.write(&line.to_ascii_uppercase());
+///         w.close();
+///         w.wait_closed().await
+///     };
+///     let options = ServerOptions::default();
+///     let server = start_server_tls(handler, "127.0.0.1", 0, acceptor, options).await.unwrap();
+///     let port = server.sockets()[0].port().unwrap();
+///
+///     let (mut r, w) = open_connection_tls("localhost", port, &connector).await.unwrap();
+///     w.write(b"secret\n");
+///     assert_eq!(r.readline().await.unwrap(), b"SECRET\n");
+///     assert_eq!(r.read(100).await.unwrap(), b""); // close_notify: a clean end
+///     server.close();
+/// });
+/// ```
+pub async fn start_server_tls<H, Fut>(
+    handler: H,
+    host: &str,
+    port: u16,
+    tls: TlsAcceptor,
+    options: ServerOptions,
+) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerResult,
+{
+    let listeners = bind_tcp(host, port, options.listen).await?;
+    Ok(serve(listeners, None, options.limit, Some(tls), handler))
+}
+
+/// How long a TLS server's connection may take to complete its handshake (asyncio's default
+/// `ssl_handshake_timeout`): a client that connects and stalls is dropped after it.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Binds TCP listeners on every address `host` resolves to, all on one port.
+async fn bind_tcp(
+    host: &str,
+    port: u16,
+    listen: ListenOptions,
+) -> io::Result<Vec<(SocketAddress, Listener)>> {
     let host = if host.is_empty() { "0.0.0.0" } else { host };
     let addrs = lookup_host(host, port).await?;
     let mut listeners = Vec::new();
@@ -231,7 +305,7 @@ where
         if chosen_port != 0 {
             addr.set_port(chosen_port);
         }
-        match TcpListener::bind_with(addr, options.listen) {
+        match TcpListener::bind_with(addr, listen) {
             Ok(l) => {
                 chosen_port = l.local_addr()?.port();
                 listeners.push(l);
@@ -245,7 +319,7 @@ where
     if listeners.is_empty() {
         return Err(last_err.unwrap_or_else(|| io::Error::other("no address to listen on")));
     }
-    let listeners = listeners
+    listeners
         .into_iter()
         .map(|l| {
             Ok((
@@ -253,8 +327,7 @@ where
                 Listener::Tcp(Rc::new(l)),
             ))
         })
-        .collect::<io::Result<Vec<_>>>()?;
-    Ok(serve(listeners, None, options.limit, handler))
+        .collect()
 }
 
 /// Starts a server on the Unix-domain socket `path` that runs `handler(reader, writer)` as a
@@ -364,6 +437,7 @@ where
         vec![(addr, Listener::Unix(Rc::new(listener)))],
         socket_file,
         options.limit,
+        None,
         handler,
     ))
 }
@@ -373,6 +447,7 @@ fn serve<H, Fut>(
     listeners: Vec<(SocketAddress, Listener)>,
     socket_file: Option<SocketFile>,
     limit: usize,
+    tls: Option<TlsAcceptor>,
     handler: H,
 ) -> Server
 where
@@ -399,6 +474,7 @@ where
         conns: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
         limit,
+        tls,
         closed: Event::new(),
         finished: Event::new(),
     });
@@ -534,22 +610,55 @@ where
                 return;
             }
         };
-        let (mut reader, writer) = from_transport(stream);
-        reader.set_limit(inner.limit);
         let id = inner.next_conn.get();
         inner.next_conn.set(id + 1);
         let guard = ConnGuard {
             inner: inner.clone(),
             id,
         };
-        let work = handler(reader, writer);
-        let task = crate::spawn(async move {
-            let _guard = guard;
-            work.await.report(Some(&peer));
-        });
+        let limit = inner.limit;
+        let task = match (&inner.tls, stream) {
+            // The handshake runs in the connection's task, so a slow client never holds up
+            // the accept loop.
+            (Some(tls), Transport::Tcp(tcp)) => {
+                let (tls, handler) = (tls.clone(), handler.clone());
+                crate::spawn(async move {
+                    let _guard = guard;
+                    let stream = match handshake(&tls, tcp).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!(%peer, "TLS handshake failed; closing: {e}");
+                            return;
+                        }
+                    };
+                    let (mut reader, writer) = from_transport(Transport::Tls(stream));
+                    reader.set_limit(limit);
+                    handler(reader, writer).await.report(Some(&peer));
+                })
+            }
+            (_, stream) => {
+                let (mut reader, writer) = from_transport(stream);
+                reader.set_limit(limit);
+                let work = handler(reader, writer);
+                crate::spawn(async move {
+                    let _guard = guard;
+                    work.await.report(Some(&peer));
+                })
+            }
+        };
         // The task has not run yet (spawn only queues it), so its guard cannot have fired.
         inner.conns.borrow_mut().insert(id, task.task_ref());
     }
+}
+
+/// A TLS server's handshake for one connection, bounded by [`TLS_HANDSHAKE_TIMEOUT`].
+async fn handshake(tls: &TlsAcceptor, tcp: crate::net::TcpStream) -> io::Result<TlsStream> {
+    crate::net::tcp::with_timeout(
+        tls.accept(tcp),
+        TLS_HANDSHAKE_TIMEOUT,
+        "TLS handshake timed out",
+    )
+    .await
 }
 
 impl Server {

@@ -26,6 +26,11 @@
 //!
 //! A flusher holds the connection open until the buffer is out, so dropping a writer (or
 //! returning from a server handler) never loses written data, as with asyncio.
+//!
+//! Over TLS, a write the session took may still be buffered inside it (encrypted, not yet
+//! sent): `write` starts a flusher whenever that is so, and the flusher's last act before
+//! exiting is [`Transport::poll_flush`]. `write_eof` and `close` must send `close_notify`,
+//! which may have to wait for the socket, so over TLS they always go through the flusher.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -289,8 +294,12 @@ impl StreamWriter {
                 match self.conn.stream.poll_write(&mut cx, rest) {
                     Poll::Ready(Ok(n)) if n > 0 => {
                         rest = &rest[n..];
-                        if rest.is_empty() {
+                        if rest.is_empty() && !self.conn.stream.has_pending_output() {
                             return;
+                        }
+                        if rest.is_empty() {
+                            // TLS took it all but could not send it all: the flusher will.
+                            break;
                         }
                     }
                     Poll::Ready(Ok(_)) => {
@@ -365,9 +374,7 @@ impl StreamWriter {
         }
         st.eof_requested = true;
         if !st.flushing {
-            let wakers = st.finish(&self.conn);
-            drop(st);
-            wake_all(wakers);
+            self.finish_or_flush(st);
         }
     }
 
@@ -388,10 +395,23 @@ impl StreamWriter {
         }
         st.closing = true;
         if !st.flushing {
-            let wakers = st.finish(&self.conn);
-            drop(st);
-            wake_all(wakers);
+            self.finish_or_flush(st);
         }
+    }
+
+    /// With no flusher running: performs the requested shutdown now, or, over TLS (where
+    /// `close_notify` must be sent first, and the socket may be full), leaves it to a new
+    /// flusher.
+    fn finish_or_flush(&self, mut st: std::cell::RefMut<'_, State>) {
+        if self.conn.stream.is_tls() {
+            st.flushing = true;
+            drop(st);
+            self.start_flusher();
+            return;
+        }
+        let wakers = st.finish(&self.conn);
+        drop(st);
+        wake_all(wakers);
     }
 
     /// Closes the connection at once, discarding anything still buffered (asyncio's
@@ -541,6 +561,25 @@ async fn flush(conn: Rc<Connection>, state: Rc<RefCell<State>>) {
                 break;
             }
             if st.pending() == 0 {
+                // What TLS still buffers goes out too, ending with close_notify when the
+                // sending side is to be shut down (`finish` then shuts the socket). Both are
+                // immediate no-ops on plain sockets, whose shutdown is all `finish`'s.
+                let sent = if (st.closing || st.eof_requested) && conn.stream.is_tls() {
+                    conn.stream.poll_shutdown_write(cx)
+                } else {
+                    conn.stream.poll_flush(cx)
+                };
+                match sent {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => {
+                        let wakers = st.fail(&e);
+                        drop(st);
+                        wake_all(wakers);
+                        st = state.borrow_mut();
+                        continue;
+                    }
+                    Poll::Ready(Ok(())) => {}
+                }
                 let wakers = st.finish(&conn);
                 st.flushing = false;
                 drop(st);
