@@ -38,8 +38,7 @@
 //!                 (kettle, hyper, reqwest, aiohttp, aiohttp-uvloop) over 64 keep-alive
 //!                 connections, the client on one core (0), the epoll floor server on another
 //!                 (1); client CPU per request, req/s, and Kettle's targets against them (see
-//!                 `workloads/client_get` and `--help` for its options; kettle needs the
-//!                 `kettle-client` feature)
+//!                 `workloads/client_get` and `--help` for its options)
 //!
 //!   --runs K               measurements per runtime (default 5)
 //!   --cpu C                the core every measurement is pinned to (default 0)

@@ -1,8 +1,7 @@
 //! `kettle`: Kettle's `ClientSession` (aiohttp's `ClientSession`, in Rust) on Kettle's event
 //! loop, the client this benchmark is for.
 //!
-//! Compiled only with the `kettle-client` feature of kettle-bench, because it is written
-//! against `kettle::client`, which is not on every branch yet. Like the aiohttp client: one
+//! Like the aiohttp client: one
 //! session whose pool limit is `conns`, shared by `conns` tasks (`kettle::spawn`) that each make
 //! requests in turn as user code would (`session.get(url).send()`, then `bytes()`), run by
 //! `kettle::run`; the session is closed at the end.

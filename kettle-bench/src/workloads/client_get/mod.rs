@@ -22,9 +22,7 @@
 //! `max(C, requests / 10)` requests opens the connections and warms caches; the measured phase
 //! that follows makes `requests` more. The clients:
 //!
-//! * `kettle`: Kettle's `ClientSession` ([`kettle_client`]); only with the `kettle-client`
-//!   feature, which this branch leaves off until `kettle::client` exists on it (without it
-//!   `--client all` leaves kettle out, with a note).
+//! * `kettle`: Kettle's `ClientSession` ([`kettle_client`]).
 //! * `hyper`: hyper 1.x's low-level HTTP/1 client, a connection per loop, on tokio
 //!   `current_thread` ([`hyper_client`]).
 //! * `reqwest`: reqwest on tokio `current_thread` ([`reqwest_client`]).
@@ -58,7 +56,6 @@
 
 mod aiohttp_client;
 mod hyper_client;
-#[cfg(feature = "kettle-client")]
 mod kettle_client;
 mod load;
 mod report;
@@ -78,15 +75,11 @@ pub const USAGE: &str = "  client-get [N] [--conns C] [--runs K] [--client all|N
                 on one core makes N GET / over C keep-alive connections (C loops sharing one
                 client) to the epoll floor server on another; client CPU per request, req/s;
                 medians, ratios, targets. defaults: N 200000, --conns 64, --runs 5, Python
-                clients M = N/20, server on CPU 1, clients on CPU 0; kettle needs the
-                kettle-client feature, aiohttp python3 with aiohttp (and uvloop)
+                clients M = N/20, server on CPU 1, clients on CPU 0; aiohttp needs python3
+                with aiohttp (and uvloop)
   client-get-run --client NAME --port P --requests N --warmup W --conns C [--cpu C]
                  [--server-pid PID]
                 one client's run against a server on 127.0.0.1:P (what client-get runs)";
-
-/// Why the Kettle client is missing from this executable.
-const KETTLE_NOT_BUILT: &str = "this kettle-bench was built without the `kettle-client` \
-     feature (cargo run --release -p kettle-bench --features kettle-client -- client-get)";
 
 /// Which HTTP client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,12 +133,10 @@ impl Client {
         matches!(self, Client::Aiohttp | Client::AiohttpUvloop)
     }
 
-    /// Why it cannot run here, or `None` if it can: Kettle's client may not be compiled in,
-    /// and the Python ones need their packages.
+    /// Why it cannot run here, or `None` if it can: the Python ones need their packages.
     fn unavailable(self) -> Option<String> {
         use crate::python::missing;
         match self {
-            Client::Kettle if !cfg!(feature = "kettle-client") => Some(KETTLE_NOT_BUILT.into()),
             Client::Aiohttp => missing(Some("aiohttp")),
             Client::AiohttpUvloop => missing(Some("aiohttp")).or_else(|| missing(Some("uvloop"))),
             _ => None,
@@ -394,16 +385,6 @@ pub fn run(command: Command) -> ExitCode {
     }
 }
 
-#[cfg(feature = "kettle-client")]
-use kettle_client::run as run_kettle;
-
-/// Stands in for the Kettle client when it is not compiled in; the parent never asks for it
-/// then, but `client-get-run --client kettle` by hand may.
-#[cfg(not(feature = "kettle-client"))]
-fn run_kettle(_: &RunArgs) -> Result<Measured, String> {
-    Err(KETTLE_NOT_BUILT.into())
-}
-
 /// `client-get-run`: pin, run the client, print its result line.
 fn run_client(args: &RunArgs) -> ExitCode {
     if let Err(e) = harness::pin_to_cpu(args.cpu) {
@@ -411,7 +392,7 @@ fn run_client(args: &RunArgs) -> ExitCode {
     }
     let client = args.client;
     let measured = match client {
-        Client::Kettle => run_kettle(args),
+        Client::Kettle => kettle_client::run(args),
         Client::Hyper => hyper_client::run(args),
         Client::Reqwest => reqwest_client::run(args),
         Client::Aiohttp | Client::AiohttpUvloop => aiohttp_client::run(client.name(), args),
