@@ -109,7 +109,10 @@ pub(crate) fn parse(
         headers.append(name, value);
     }
     let framing = framing(status, version, &headers, method)?;
-    let keep_alive = keep_alive(version, &headers) && framing != ResponseFraming::UntilClose;
+    // After 101 the connection speaks another protocol: it can never carry HTTP again.
+    let keep_alive = keep_alive(version, &headers)
+        && framing != ResponseFraming::UntilClose
+        && status != StatusCode::SWITCHING_PROTOCOLS;
     Ok(Some((
         ResponseHead {
             status,
@@ -313,6 +316,7 @@ mod tests {
 
     #[test]
     fn keep_alive_rules() {
+        assert!(!head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n").keep_alive);
         assert!(
             !head(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive
         );
