@@ -202,7 +202,12 @@ impl ClientSession {
         let deadlines = Deadlines::start(req.timeout.unwrap_or(inner.timeout));
         let mut url = self.make_url(&req.url, &req.query)?;
         let mut method = req.method;
-        let mut headers = req.headers;
+        // The session's defaults are merged in once, here, so that a redirect to another
+        // origin drops a default `Authorization` as it drops the request's own.
+        let mut headers = inner.headers.clone();
+        for (name, value) in req.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
         let mut body = req.body;
         let max_redirects = req.max_redirects.unwrap_or(inner.max_redirects);
         let raise = req.raise_for_status.unwrap_or(inner.raise_for_status);
@@ -417,8 +422,9 @@ impl ClientSession {
         }
     }
 
-    /// The session's defaults, then the request's own, then what the client owns: `Host`,
-    /// `Cookie` from the jar, and framing (which the user may not set).
+    /// The built-in defaults, then `user` (the session's defaults with the request's own over
+    /// them), then what the client owns: `Host`, `Cookie` from the jar, and framing (which the
+    /// user may not set).
     fn request_headers(&self, url: &Url, user: &HeaderMap) -> HeaderMap {
         let inner = &*self.inner;
         let mut headers = HeaderMap::with_capacity(8 + inner.headers.len() + user.len());
@@ -436,9 +442,6 @@ impl ClientSession {
                 header::ACCEPT_ENCODING,
                 HeaderValue::from_static(ACCEPT_ENCODING),
             );
-        }
-        for (name, value) in inner.headers.iter() {
-            headers.insert(name.clone(), value.clone());
         }
         for (name, value) in user.iter() {
             headers.insert(name.clone(), value.clone());
