@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use client_support::{proc_status_bytes, read_request, Script, Server, MIB};
+use client_support::{proc_status_bytes, read_request, run_in_own_process, Script, Server, MIB};
 use futures_core::Stream;
 use http::header::{HeaderValue, CONTENT_ENCODING, LOCATION};
 use http::{Method, StatusCode};
@@ -231,6 +231,20 @@ async fn encoded(req: Request) -> Response {
         .with_header(CONTENT_ENCODING, HeaderValue::from_static(header))
 }
 
+/// `/empty/{coding}`: no body at all, whatever `Content-Encoding` says; chunked (just the
+/// last chunk) with `?chunked`.
+async fn empty_encoded(req: Request) -> Result<StreamResponse, web::Error> {
+    let coding = req.match_info().get("coding").unwrap_or("gzip").to_string();
+    let mut resp = StreamResponse::new();
+    resp.insert_header(CONTENT_ENCODING, HeaderValue::from_str(&coding).unwrap());
+    if !req.query().contains_key("chunked") {
+        resp.set_content_length(0);
+    }
+    resp.prepare(&req).await?;
+    resp.write_eof().await?;
+    Ok(resp)
+}
+
 /// The streamed text, gzip-compressed and sent chunked in 1000-byte pieces.
 async fn gzip_stream(req: Request) -> Result<StreamResponse, web::Error> {
     let body = gzip(streamed_text().as_bytes());
@@ -319,6 +333,7 @@ fn app() -> Application {
         .add_get("/subway/cookies", cookie_header)
         .add_get("/encoded/{coding}", encoded)
         .add_get("/gzip-stream", gzip_stream)
+        .add_get("/empty/{coding}", empty_encoded)
         .add_get("/big/{n}", big)
         .add_get("/big-chunked/{n}", big)
         .add_get("/status/{code}", status)
@@ -1185,6 +1200,17 @@ async fn gzip_deflate_and_br_bodies_are_decoded() {
         assert_eq!(resp.text().await.unwrap(), original_text(), "{path}");
     }
 
+    // An empty body is empty, not a truncated stream of its coding.
+    for coding in ["gzip", "deflate", "br"] {
+        for query in ["", "?chunked"] {
+            let path = format!("/empty/{coding}{query}");
+            let mut resp = session.get(&server.url(&path)).send().await.unwrap();
+            assert_eq!(resp.headers()[CONTENT_ENCODING], coding);
+            let body = resp.bytes().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(body.is_empty(), "{path}");
+        }
+    }
+
     // Decoded as it streams: chunked, in 1000-byte compressed pieces.
     let mut resp = session
         .get(&server.url("/gzip-stream"))
@@ -1232,28 +1258,9 @@ async fn auto_decompress_false_returns_the_raw_bytes() {
 // Large bodies
 // ---------------------------------------------------------------------------------------------
 
-/// Runs the 100 MB test in a process of its own: resident memory is per process, and the
-/// other tests of this binary, running in parallel threads, would blur the reading.
 #[test]
 fn a_100_mb_body_streams_through_in_bounded_memory() {
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "hundred_mb_body_in_a_process_of_its_own",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .expect("run the test binary again");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the child run failed:\n{stdout}\n{stderr}"
-    );
-    eprint!("{stderr}");
+    run_in_own_process("hundred_mb_body_in_a_process_of_its_own");
 }
 
 #[kettle::test]

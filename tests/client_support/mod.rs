@@ -170,6 +170,28 @@ impl Script {
         })
     }
 
+    /// A server that answers every connection with `bytes` after reading one request head,
+    /// then keeps the connection open until the client closes it (so that a client's error
+    /// comes from the bytes, never from an EOF racing them).
+    pub fn reply_and_hold(bytes: &'static [u8]) -> Script {
+        Script::start(move |_, mut s| {
+            if read_request(&mut s).is_some() && s.write_all(bytes).is_ok() {
+                wait_for_close(&mut s);
+            }
+        })
+    }
+
+    /// A keep-alive server that answers every request on every connection with `bytes`.
+    pub fn reply_each(bytes: &'static [u8]) -> Script {
+        Script::start(move |_, mut s| {
+            while read_request(&mut s).is_some() {
+                if s.write_all(bytes).is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -239,6 +261,13 @@ pub fn read_request(s: &mut TcpStream) -> Option<RawRequest> {
     Some(req)
 }
 
+/// Reads and drops whatever the client sends until it closes the connection (or the read
+/// timeout passes).
+pub fn wait_for_close(s: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 /// Writes `piece` until the peer stops taking it (or `cap` bytes went out); returns how many
 /// bytes were accepted by the socket and whether the peer was seen to go away.
 pub fn write_forever(s: &mut TcpStream, piece: &[u8], cap: usize) -> (usize, bool) {
@@ -267,3 +296,27 @@ pub fn proc_status_bytes(field: &str) -> Option<u64> {
 }
 
 pub const MIB: u64 = 1024 * 1024;
+
+/// Runs the ignored test `name` of this test binary in a child process and fails unless it
+/// passes (its output is passed on). Resident memory is per process, and the other tests of
+/// a binary, running in parallel threads, would blur a reading taken in-process.
+pub fn run_in_own_process(name: &str) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("run the test binary again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} failed in its own process:\n{stdout}\n{stderr}"
+    );
+    eprint!("{stderr}");
+}
