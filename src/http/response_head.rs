@@ -109,7 +109,10 @@ pub(crate) fn parse(
         headers.append(name, value);
     }
     let framing = framing(status, version, &headers, method)?;
-    let keep_alive = keep_alive(version, &headers) && framing != ResponseFraming::UntilClose;
+    // After a 101 the connection speaks another protocol: it never carries another request.
+    let keep_alive = keep_alive(version, &headers)
+        && framing != ResponseFraming::UntilClose
+        && status != StatusCode::SWITCHING_PROTOCOLS;
     Ok(Some((
         ResponseHead {
             status,
@@ -321,6 +324,7 @@ mod tests {
             head(b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
                 .keep_alive
         );
+        assert!(!head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n").keep_alive);
     }
 
     #[test]
