@@ -514,6 +514,61 @@ async fn a_server_that_closes_mid_response_is_an_invalid_response() {
 }
 
 #[kettle::test]
+async fn endless_interim_responses_end_at_the_total_timeout() {
+    let (script, report) = endless(b"", b"HTTP/1.1 100 Continue\r\n\r\n".to_vec());
+    let session = ClientSession::builder()
+        .timeout(ClientTimeout::default().total(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    fails(
+        &session,
+        &script.url("/"),
+        ErrorKind::Timeout,
+        "total timeout (500ms) passed",
+    )
+    .await;
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Each interim head is dropped as soon as it is parsed: nothing piles up meanwhile.
+    stopped_early(&report);
+    session.close().await;
+}
+
+#[kettle::test]
+async fn an_unasked_for_101_does_not_leave_its_connection_in_the_pool() {
+    // After its 101, the first connection answers in its "new protocol" (which happens to
+    // look like HTTP): a request sent there would take that for its response.
+    let script = Script::start(|n, mut s| {
+        let reply: &[u8] = if n == 0 {
+            if read_request(&mut s).is_none()
+                || s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+                    .is_err()
+            {
+                return;
+            }
+            b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nswitched"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
+        };
+        while read_request(&mut s).is_some() {
+            if s.write_all(reply).is_err() {
+                return;
+            }
+        }
+    });
+    let session = session();
+    let mut resp = session.get(&script.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 101);
+    assert!(resp.bytes().await.unwrap().is_empty());
+    assert_eq!(session.connector_stats().idle, 0);
+    assert_eq!(
+        &fetch(&session, &script.url("/")).await.unwrap()[..],
+        b"fresh"
+    );
+    session.close().await;
+}
+
+#[kettle::test]
 async fn lenient_but_unambiguous_heads_are_accepted() {
     let session = session();
     for (wire, reason) in [
@@ -721,6 +776,42 @@ async fn a_server_silent_before_the_head_times_out_while_others_are_served() {
         "the timed-out requests kept their connections"
     );
     assert_eq!(stats.idle, 1);
+    session.close().await;
+}
+
+#[kettle::test]
+async fn a_server_that_never_reads_an_upload_times_out_the_send() {
+    // Reads the head and nothing more: a large body fills the socket buffers and stalls.
+    let script = Script::start(|_, mut s| {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let session = ClientSession::builder()
+        .timeout(ClientTimeout::default().total(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let err = session
+        .post(&script.url("/upload"))
+        .body(vec![b'u'; 64 * MIB as usize])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("sending the request"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(session.connector_stats().busy, 0);
     session.close().await;
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use client_support::{proc_status_bytes, read_request, run_in_own_process, Script, Server, MIB};
 use futures_core::Stream;
-use http::header::{HeaderValue, CONTENT_ENCODING, LOCATION};
+use http::header::{HeaderValue, CONTENT_ENCODING, LOCATION, SET_COOKIE};
 use http::{Method, StatusCode};
 use kettle::client::{ClientSession, ClientTimeout, CookieJar};
 use kettle::web::multipart::FormField;
@@ -149,6 +149,16 @@ async fn set_cookies(_req: Request) -> Response {
     resp.set_cookie("a", "1", &CookieOptions::new()).unwrap();
     resp.set_cookie("b", "2", &CookieOptions::new().path("/sub"))
         .unwrap();
+    resp
+}
+
+/// `/set-raw?c=...&c=...`: each `c` sent as a `Set-Cookie` line exactly as given.
+async fn set_raw_cookies(req: Request) -> Response {
+    let mut resp = Response::text("set");
+    for line in req.query().get_all("c") {
+        resp.headers_mut()
+            .append(SET_COOKIE, HeaderValue::from_str(line).unwrap());
+    }
     resp
 }
 
@@ -328,6 +338,7 @@ fn app() -> Application {
         .add_get("/chain/{n}", chain)
         .add_get("/loop", redirect_loop)
         .add_get("/set-cookies", set_cookies)
+        .add_get("/set-raw", set_raw_cookies)
         .add_get("/cookies", cookie_header)
         .add_get("/sub/cookies", cookie_header)
         .add_get("/subway/cookies", cookie_header)
@@ -717,6 +728,51 @@ async fn an_unread_response_closes_its_connection_and_a_read_one_returns_it() {
     resp.release();
     assert_eq!(session.connector_stats().idle, 1);
     assert_eq!(session.connector_stats().opened, 3);
+    session.close().await;
+    server.shutdown().await;
+}
+
+#[kettle::test]
+async fn a_cancelled_request_gives_its_pool_slot_back() {
+    let server = Server::start(app()).await;
+    let session = ClientSession::builder().limit(1).build().unwrap();
+
+    // Cancelled in the middle of the exchange (waiting for a slow head).
+    let cancelled = kettle::wait_for(
+        session.get(&server.url("/sleep/5000")).send(),
+        Duration::from_millis(100),
+    )
+    .await;
+    assert!(cancelled.unwrap_err().is_timeout());
+    let stats = session.connector_stats();
+    assert_eq!((stats.busy, stats.idle), (0, 0), "{stats:?}");
+
+    // Cancelled while queued for the one slot.
+    let held = session
+        .get(&server.url("/big/100000"))
+        .send()
+        .await
+        .unwrap();
+    let queued = {
+        let (session, url) = (session.clone(), server.url("/echo"));
+        kettle::spawn(async move { session.get(&url).send().await.map(|_| ()) })
+    };
+    kettle::sleep(Duration::from_millis(50)).await;
+    assert!(!queued.done());
+    queued.cancel();
+    assert!(queued.await.unwrap_err().is_cancelled());
+    drop(held);
+
+    // The slot is free for the next request, which neither waits nor fails.
+    let mut resp = session
+        .get(&server.url("/echo"))
+        .timeout(ClientTimeout::default().connect(Duration::from_secs(1)))
+        .send()
+        .await
+        .unwrap();
+    echoed(&mut resp).await;
+    let stats = session.connector_stats();
+    assert_eq!((stats.busy, stats.idle), (0, 1), "{stats:?}");
     session.close().await;
     server.shutdown().await;
 }
@@ -1145,6 +1201,24 @@ async fn cookies_set_by_the_server_come_back_by_the_path_rules() {
         .await
         .unwrap();
     assert_eq!(resp.text().await.unwrap(), "mine=0; a=1; r=9");
+
+    // What a jar must not keep or send: a Secure cookie over http, a cookie for another
+    // domain; what it must forget: a cookie deleted with Max-Age=0 or a past Expires.
+    let mut resp = session
+        .get(&server.url("/set-raw"))
+        .query(&[
+            ("c", "s=1; Secure"),
+            ("c", "d=1; Domain=example.com"),
+            ("c", "a=; Max-Age=0; Path=/"),
+            ("c", "r=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"),
+            ("c", "n=new; Path=/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "set");
+    assert_eq!(cookies_at("/cookies").await, "n=new");
+    assert_eq!(cookies_at("/sub/cookies").await, "b=2; n=new");
     session.close().await;
 
     // A dummy jar stores nothing and sends nothing; the response still lists what it set.
