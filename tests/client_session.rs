@@ -669,6 +669,42 @@ async fn fifty_sequential_gets_share_one_connection() {
 }
 
 #[kettle::test]
+async fn the_server_decides_keep_alive_per_response() {
+    let session = ClientSession::new();
+    // HTTP/1.0 with Connection: keep-alive is reused; HTTP/1.1 with Connection: close and
+    // HTTP/1.0 without keep-alive are not.
+    for (wire, connections) in [
+        (
+            &b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"[..],
+            1,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+            3,
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 3),
+        (
+            b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 2\r\n\r\nok",
+            3,
+        ),
+    ] {
+        let script = Script::reply_each(wire);
+        for _ in 0..3 {
+            let mut resp = session.get(&script.url("/")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), "ok");
+        }
+        settle_accepts().await;
+        assert_eq!(
+            script.accepts(),
+            connections,
+            "{}",
+            String::from_utf8_lossy(wire)
+        );
+    }
+    session.close().await;
+}
+
+#[kettle::test]
 async fn an_unread_response_closes_its_connection_and_a_read_one_returns_it() {
     let server = Server::start(app()).await;
     let session = ClientSession::new();
@@ -773,6 +809,68 @@ async fn a_cancelled_request_gives_its_pool_slot_back() {
     echoed(&mut resp).await;
     let stats = session.connector_stats();
     assert_eq!((stats.busy, stats.idle), (0, 1), "{stats:?}");
+    session.close().await;
+    server.shutdown().await;
+}
+
+#[kettle::test]
+async fn requests_waiting_for_a_connection_are_served_in_arrival_order() {
+    let server = Server::start(app()).await;
+    let session = ClientSession::builder().limit(1).build().unwrap();
+    let held = session
+        .get(&server.url("/big/100000"))
+        .send()
+        .await
+        .unwrap();
+    let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let waiters: Vec<_> = (0..8)
+        .map(|i| {
+            let (session, url, order) = (session.clone(), server.url("/echo"), order.clone());
+            kettle::spawn(async move {
+                let mut resp = session
+                    .get(&url)
+                    .query(&[("i", i.to_string())])
+                    .send()
+                    .await?;
+                order.borrow_mut().push(i);
+                resp.bytes().await.map(|_| ())
+            })
+        })
+        .collect();
+    kettle::sleep(Duration::from_millis(50)).await;
+    assert!(order.borrow().is_empty());
+    drop(held);
+    for w in waiters {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(*order.borrow(), (0..8).collect::<Vec<_>>());
+    // One connection after the dropped one, handed from each waiter to the next.
+    assert_eq!(session.connector_stats().opened, 2);
+    session.close().await;
+    server.shutdown().await;
+}
+
+#[kettle::test]
+async fn idle_connections_are_closed_after_the_keepalive_timeout() {
+    let server = Server::start(app()).await;
+    let session = ClientSession::builder()
+        .keepalive_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let mut resp = session.get(&server.url("/echo")).send().await.unwrap();
+    echoed(&mut resp).await;
+    assert_eq!(session.connector_stats().idle, 1);
+    // The client closes it on its own (the server would keep it for 75 s).
+    let start = Instant::now();
+    while server.open_connections() > 0 || session.connector_stats().idle > 0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "still open");
+        kettle::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    let mut resp = session.get(&server.url("/echo")).send().await.unwrap();
+    echoed(&mut resp).await;
+    assert_eq!(session.connector_stats().opened, 2);
+    assert_eq!(server.seen.connections(), 2);
     session.close().await;
     server.shutdown().await;
 }
@@ -983,6 +1081,21 @@ async fn post_redirected_by_307_308_keeps_its_method_and_body() {
         assert_eq!(header(&echo, "content-type"), Some("text/plain"));
         assert_eq!(header(&echo, "content-length"), Some("7"));
     }
+    // A body too large to go out with the head is sent again in full.
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut resp = session
+        .put(&server.url("/redirect/308"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let echo = echoed(&mut resp).await;
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(echo["body_len"], big.len());
+    assert_eq!(
+        echo["body_sum"],
+        big.iter().map(|&b| u64::from(b)).sum::<u64>()
+    );
     // A streamed body cannot be sent twice: the 307 itself is the answer.
     let resp = session
         .post(&server.url("/redirect/307"))
@@ -1061,7 +1174,15 @@ async fn a_cross_origin_redirect_drops_credentials_and_a_same_origin_one_keeps_t
         assert_eq!(header(&echo, "cookie"), None, "{code}: {echo}");
         assert_eq!(header(&echo, "x-tea"), Some("oolong"), "{code}");
     }
-    assert_eq!(b.seen.requests(), 2);
+    // A scheme-relative Location is another origin too.
+    let mut other = credentials(session.get(&a.url("/redirect/302")))
+        .query(&[("to", format!("//{}/echo", b.addr))])
+        .send()
+        .await
+        .unwrap();
+    let echo = echoed(&mut other).await;
+    assert_eq!(header(&echo, "authorization"), None, "{echo}");
+    assert_eq!(b.seen.requests(), 3);
     session.close().await;
 
     // Credentials given as session defaults are meant for the first origin too.
@@ -2082,6 +2203,57 @@ async fn base_url_and_default_headers_apply_and_the_request_overrides_them() {
     api.close().await;
     other.shutdown().await;
     server.shutdown().await;
+}
+
+#[kettle::test]
+async fn urls_are_encoded_on_the_wire_and_fragments_stay_home() {
+    let server = Server::start(app()).await;
+    let session = ClientSession::new();
+    let mut resp = session
+        .get(&server.url("/echo?q=th\u{e9} vert#section-2"))
+        .query(&[("cup", "\u{1f375}")])
+        .send()
+        .await
+        .unwrap();
+    let echo = echoed(&mut resp).await;
+    assert_eq!(echo["path"], "/echo");
+    assert_eq!(echo["query"], "q=th%C3%A9%20vert&cup=%F0%9F%8D%B5");
+    // The fragment stays in the URL the response reports, and off the wire.
+    assert_eq!(resp.url().fragment(), Some("section-2"));
+    session.close().await;
+    server.shutdown().await;
+}
+
+#[kettle::test]
+async fn an_ipv6_literal_is_connected_to_and_sent_in_brackets() {
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        if let Some(req) = read_request(&mut s) {
+            let host = req.header("host").unwrap_or("").to_string();
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{host}",
+                    host.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    let session = session_with_total(Duration::from_secs(10));
+    let mut resp = session
+        .get(&format!("http://[::1]:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), format!("[::1]:{port}"));
+    session.close().await;
 }
 
 // ---------------------------------------------------------------------------------------------
