@@ -350,6 +350,9 @@ fn app() -> Application {
         .add_get("/status/{code}", status)
         .add_get("/stall-body", stall_body)
         .add_get("/drip", drip)
+        .add_get("/lines", |_r: Request| async {
+            "first\nsecond\r\nthird, with no end"
+        })
         .add_get("/latin1", |_r: Request| async {
             Response::bytes(&b"caf\xe9 cr\xe8me"[..])
                 .with_content_type("text/plain")
@@ -798,6 +801,30 @@ async fn a_cancelled_request_gives_its_pool_slot_back() {
     queued.cancel();
     assert!(queued.await.unwrap_err().is_cancelled());
     drop(held);
+
+    // Cancelled just after a slot was handed to it, before it ran: the slot goes on.
+    for read_first in [false, true] {
+        let mut held = session
+            .get(&server.url("/big/100000"))
+            .send()
+            .await
+            .unwrap();
+        let queued = {
+            let (session, url) = (session.clone(), server.url("/echo"));
+            kettle::spawn(async move { session.get(&url).send().await.map(|_| ()) })
+        };
+        kettle::sleep(Duration::from_millis(50)).await;
+        if read_first {
+            // Read to the end: the connection itself is handed over.
+            held.bytes().await.unwrap();
+        }
+        drop(held);
+        queued.cancel();
+        assert!(queued.await.unwrap_err().is_cancelled());
+        let stats = session.connector_stats();
+        assert_eq!(stats.busy, 0, "{stats:?}");
+        assert!(stats.idle <= 1, "{stats:?}");
+    }
 
     // The slot is free for the next request, which neither waits nor fails.
     let mut resp = session
@@ -1542,6 +1569,68 @@ async fn a_chunked_body_streams_through_iter_chunked() {
     assert_eq!(total, SIZE);
     assert!(pieces >= SIZE / 10_000);
     assert_eq!(session.connector_stats().idle, 1);
+    session.close().await;
+    server.shutdown().await;
+}
+
+#[kettle::test]
+async fn content_reads_as_lines_as_async_read_and_as_a_stream() {
+    let server = Server::start(app()).await;
+    let session = ClientSession::new();
+
+    let mut resp = session.get(&server.url("/lines")).send().await.unwrap();
+    let content = resp.content();
+    assert_eq!(&content.readline(100).await.unwrap()[..], b"first\n");
+    assert_eq!(&content.readline(100).await.unwrap()[..], b"second\r\n");
+    assert_eq!(
+        &content.readline(100).await.unwrap()[..],
+        b"third, with no end"
+    );
+    assert!(content.readline(100).await.unwrap().is_empty());
+    assert!(content.at_eof());
+    let mut resp = session.get(&server.url("/lines")).send().await.unwrap();
+    let err = resp.content().readline(3).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    assert!(
+        err.to_string().contains("line longer than 3 bytes"),
+        "{err}"
+    );
+    drop(resp);
+
+    // futures_io::AsyncRead, into a small buffer.
+    let mut resp = session
+        .get(&server.url("/big/300000"))
+        .send()
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1000];
+    let mut total = 0;
+    loop {
+        let n =
+            poll_fn(|cx| futures_io::AsyncRead::poll_read(Pin::new(resp.content()), cx, &mut buf))
+                .await
+                .unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(buf[..n].iter().all(|&b| b == b'x'));
+        total += n;
+    }
+    assert_eq!(total, 300_000);
+
+    // futures_core::Stream, piece by piece.
+    let mut resp = session
+        .get(&server.url("/big-chunked/300000"))
+        .send()
+        .await
+        .unwrap();
+    let mut total = 0;
+    while let Some(piece) = poll_fn(|cx| Pin::new(resp.content()).poll_next(cx)).await {
+        total += piece.unwrap().len();
+    }
+    assert_eq!(total, 300_000);
+    // All read to the end: one connection throughout, except the one the error closed.
+    assert_eq!(session.connector_stats().opened, 2);
     session.close().await;
     server.shutdown().await;
 }
