@@ -45,7 +45,7 @@ const MAX_PIECE: usize = 64 * 1024;
 /// }
 /// println!("{total} bytes");
 /// session.close().await;
-/// # kettle::Result::Ok(()) });
+/// # kettle::Result::<()>::Ok(()) });
 /// ```
 pub struct Content {
     lease: Option<Lease>,

@@ -48,7 +48,7 @@ const USER_AGENT: &str = concat!("kettle/", env!("CARGO_PKG_VERSION"));
 /// println!("{}", res.status());
 /// println!("{}", res.text().await?);
 /// session.close().await;
-/// # kettle::Result::Ok(()) });
+/// # kettle::Result::<()>::Ok(()) });
 /// ```
 #[derive(Clone)]
 pub struct ClientSession {
