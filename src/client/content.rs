@@ -45,12 +45,15 @@ const MAX_PIECE: usize = 64 * 1024;
 /// }
 /// println!("{total} bytes");
 /// session.close().await;
-/// # kettle::Result::Ok(()) });
+/// # kettle::Result::<()>::Ok(()) });
 /// ```
 pub struct Content {
     lease: Option<Lease>,
     decoder: Decoder,
     decompress: Option<Decompressor>,
+    /// Whether any body byte went into `decompress`: an empty body is empty whatever its
+    /// `Content-Encoding` says (as in aiohttp), not a truncated gzip or br stream.
+    compressed: bool,
     deadlines: Deadlines,
     keep_alive: bool,
     /// Decoded bytes taken from the wire but not yet handed out.
@@ -83,6 +86,7 @@ impl Content {
             lease: Some(lease),
             decoder,
             decompress,
+            compressed: false,
             deadlines,
             keep_alive,
             pending: Bytes::new(),
@@ -90,7 +94,7 @@ impl Content {
             state: End::Open,
             url,
         };
-        if content.decoder.is_done() && content.decompress.is_none() {
+        if content.decoder.is_done() {
             content.finish();
         }
         content
@@ -249,15 +253,18 @@ impl Content {
                 }
                 Poll::Ready(Ok(Some(raw))) => match self.decompress.as_mut() {
                     None => self.pending = raw,
-                    Some(d) => match d.feed(&raw) {
-                        Ok(out) => self.pending = out,
-                        Err(e) => self.fail(decode_error(&self.url, e)),
-                    },
+                    Some(d) => {
+                        self.compressed = true;
+                        match d.feed(&raw) {
+                            Ok(out) => self.pending = out,
+                            Err(e) => self.fail(decode_error(&self.url, e)),
+                        }
+                    }
                 },
                 Poll::Ready(Ok(None)) => {
                     let tail = match self.decompress.as_mut() {
-                        Some(d) => d.finish(),
-                        None => Ok(Bytes::new()),
+                        Some(d) if self.compressed => d.finish(),
+                        _ => Ok(Bytes::new()),
                     };
                     match tail {
                         Ok(tail) => {

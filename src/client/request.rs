@@ -78,7 +78,7 @@ impl std::fmt::Debug for Body {
 ///     .await?;
 /// println!("{}", resp.status());
 /// session.close().await;
-/// # kettle::Result::Ok(()) });
+/// # kettle::Result::<()>::Ok(()) });
 /// ```
 #[must_use = "a request does nothing until it is sent"]
 pub struct RequestBuilder {

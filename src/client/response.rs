@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// println!("{} {}", resp.status(), resp.content_type());
 /// println!("{}", resp.text().await?);
 /// session.close().await;
-/// # kettle::Result::Ok(()) });
+/// # kettle::Result::<()>::Ok(()) });
 /// ```
 pub struct ClientResponse {
     pub(crate) method: Method,

@@ -48,7 +48,7 @@ const USER_AGENT: &str = concat!("kettle/", env!("CARGO_PKG_VERSION"));
 /// println!("{}", res.status());
 /// println!("{}", res.text().await?);
 /// session.close().await;
-/// # kettle::Result::Ok(()) });
+/// # kettle::Result::<()>::Ok(()) });
 /// ```
 #[derive(Clone)]
 pub struct ClientSession {
@@ -206,7 +206,16 @@ impl ClientSession {
         let deadlines = Deadlines::start(req.timeout.unwrap_or(inner.timeout));
         let mut url = self.make_url(&req.url, &req.query)?;
         let mut method = req.method;
-        let mut headers = req.headers;
+        // The session's defaults are merged in once, here, so that a redirect to another
+        // origin drops a default `Authorization` as it drops the request's own. A name the
+        // request sets replaces the default with all of the request's values.
+        let mut headers = inner.headers.clone();
+        for name in req.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in req.headers.iter() {
+            headers.append(name.clone(), value.clone());
+        }
         let mut body = req.body;
         let max_redirects = req.max_redirects.unwrap_or(inner.max_redirects);
         let raise = req.raise_for_status.unwrap_or(inner.raise_for_status);
@@ -418,9 +427,9 @@ impl ClientSession {
         }
     }
 
-    /// Writes the request head: the request line, `Host` and the client's defaults, the
-    /// session's headers, the request's own (each level replacing same-named fields of the
-    /// one before), the jar's cookies added to any `Cookie` given, and the framing, which only
+    /// Writes the request head: the request line, `Host` and the client's built-in defaults
+    /// unless `user` (the session's defaults with the request's own over them) has them,
+    /// then `user`, the jar's cookies added to any `Cookie` given, and the framing, which only
     /// the client sets. Written straight into the buffer: no header map per request.
     fn write_head(
         &self,
@@ -434,8 +443,7 @@ impl ClientSession {
         let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
         request_line(out, method, target)
             .map_err(|e| Error::with_message(ErrorKind::InvalidUrl, format!("{e}: {url}")))?;
-        let session = &inner.headers;
-        let given = |name: &HeaderName| user.contains_key(name) || session.contains_key(name);
+        let given = |name: &HeaderName| user.contains_key(name);
         if !given(&header::HOST) {
             let host = &url[url::Position::BeforeHost..url::Position::BeforePath];
             field(out, b"Host", host.as_bytes());
@@ -454,19 +462,12 @@ impl ClientSession {
                 || name == header::TRANSFER_ENCODING
                 || name == header::COOKIE
         };
-        for (name, value) in session.iter() {
-            if !owned(name) && !user.contains_key(name) {
-                field(out, name.as_str().as_bytes(), value.as_bytes());
-            }
-        }
         for (name, value) in user.iter() {
             if !owned(name) {
                 field(out, name.as_str().as_bytes(), value.as_bytes());
             }
         }
-        let given_cookie = user
-            .get(header::COOKIE)
-            .or_else(|| session.get(header::COOKIE));
+        let given_cookie = user.get(header::COOKIE);
         let jar_cookies = inner.jar.filter_cookies(url);
         if given_cookie.is_some() || !jar_cookies.is_empty() {
             let mut line = given_cookie.map_or(Vec::new(), |v| v.as_bytes().to_vec());

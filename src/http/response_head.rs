@@ -316,7 +316,9 @@ mod tests {
 
     #[test]
     fn keep_alive_rules() {
-        assert!(!head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n").keep_alive);
+        assert!(
+            !head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n").keep_alive
+        );
         assert!(
             !head(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive
         );
