@@ -138,7 +138,8 @@ impl Content {
     }
 
     /// One line, up to and including `\n` (the last line may lack it); empty at the end. A
-    /// line longer than `limit` bytes is an error.
+    /// line longer than `limit` bytes is an error, and ends the body: the rest would start in
+    /// the middle of a line.
     pub async fn readline(&mut self, limit: usize) -> Result<Bytes> {
         let mut line = BytesMut::new();
         loop {
@@ -154,10 +155,12 @@ impl Content {
                 None => (self.pending.len(), false),
             };
             if line.len() + take > limit {
-                return Err(invalid_response(format!(
+                self.pending = Bytes::new();
+                self.fail(invalid_response(format!(
                     "line longer than {limit} bytes in the body from {}",
                     self.url
                 )));
+                return Err(self.error());
             }
             line.extend_from_slice(&self.pending.split_to(take));
             if done {
