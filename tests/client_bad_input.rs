@@ -514,23 +514,78 @@ async fn a_server_that_closes_mid_response_is_an_invalid_response() {
 }
 
 #[kettle::test]
-async fn endless_interim_responses_end_at_the_total_timeout() {
+async fn endless_interim_responses_are_refused() {
     let (script, report) = endless(b"", b"HTTP/1.1 100 Continue\r\n\r\n".to_vec());
     let session = ClientSession::builder()
-        .timeout(ClientTimeout::default().total(Duration::from_millis(500)))
+        .timeout(ClientTimeout::default().total(Duration::from_secs(10)))
         .build()
         .unwrap();
     let start = Instant::now();
     fails(
         &session,
         &script.url("/"),
-        ErrorKind::Timeout,
-        "total timeout (500ms) passed",
+        ErrorKind::InvalidResponse,
+        "more than 32 interim (1xx) responses",
     )
     .await;
     assert!(start.elapsed() < Duration::from_secs(5));
     // Each interim head is dropped as soon as it is parsed: nothing piles up meanwhile.
     stopped_early(&report);
+    session.close().await;
+}
+
+#[kettle::test]
+async fn a_body_that_never_stops_arriving_ends_at_the_total_timeout() {
+    // The bytes are always there, so no read ever waits: the total deadline must still end
+    // the stream rather than only a timer that never gets a chance to fire.
+    // No cap: loopback outruns a debug-build client, so only the client may end this.
+    let script = Script::start(|_, mut s| {
+        if read_request(&mut s).is_none() || s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").is_err() {
+            return;
+        }
+        let piece = vec![b'x'; 64 * 1024];
+        while s.write_all(&piece).is_ok() {}
+    });
+    let session = ClientSession::builder()
+        .timeout(ClientTimeout::default().total(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+    // A task beside the reader: it only runs if the reading task yields to the loop.
+    let ticks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let ticker = {
+        let ticks = ticks.clone();
+        kettle::spawn(async move {
+            loop {
+                kettle::sleep(Duration::from_millis(5)).await;
+                ticks.set(ticks.get() + 1);
+            }
+        })
+    };
+    let start = Instant::now();
+    let mut resp = session.get(&script.url("/")).send().await.unwrap();
+    let mut got = 0usize;
+    let err = loop {
+        match resp.content().read_chunk().await {
+            Ok(piece) if piece.is_empty() => panic!("an endless body ended after {got} bytes"),
+            Ok(piece) => got += piece.len(),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("total timeout"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(got > 0);
+    assert!(
+        ticks.get() >= 5,
+        "the reader kept the loop to itself: {} ticks in {:?}",
+        ticks.get(),
+        start.elapsed()
+    );
+    ticker.cancel();
     session.close().await;
 }
 

@@ -23,6 +23,10 @@ use crate::tls::{self, TlsConnector, TlsStream};
 /// reads epoll far more often than that, so a FIN would already show.
 const TRUST_READINESS_FOR: Duration = Duration::from_millis(500);
 
+/// Interim responses (100 Continue, 103 Early Hints) tolerated before the final one: a server
+/// sending them without end would otherwise keep the client parsing forever.
+const MAX_INTERIM: usize = 32;
+
 /// Bytes of spare room kept for each read: responses of the common size arrive in one read.
 const READ_SPARE: usize = 16 * 1024;
 
@@ -199,6 +203,11 @@ impl Connection {
 
     /// Reads more bytes before the next read deadline; `Ok(0)` at EOF.
     pub(crate) async fn read_more(&mut self, deadlines: &Deadlines, what: &str) -> Result<usize> {
+        // A server that always has bytes ready never makes the read wait, so the deadline is
+        // also checked up front: otherwise `until` would never get to look at it.
+        if deadlines.total_passed() {
+            return Err(deadlines.read_error(what));
+        }
         let deadline = deadlines.read();
         match until(deadline, poll_fn(|cx| self.poll_read_more(cx))).await {
             Ok(r) => r.map_err(|e| {
@@ -212,7 +221,8 @@ impl Connection {
         }
     }
 
-    /// Reads the response head to `method`, skipping interim (1xx) responses other than 101.
+    /// Reads the response head to `method`, skipping interim (1xx) responses other than 101
+    /// (at most [`MAX_INTERIM`] of them).
     pub(crate) async fn read_head(
         &mut self,
         method: &Method,
@@ -220,11 +230,19 @@ impl Connection {
         deadlines: &Deadlines,
     ) -> Result<ResponseHead> {
         self.received = !self.rbuf.is_empty();
+        let mut interim = 0;
         loop {
             match response_head::parse(&self.rbuf, limits, method) {
                 Ok(Some((head, len))) => {
                     let _ = self.rbuf.split_to(len);
                     if head.status.is_informational() && head.status != 101 {
+                        interim += 1;
+                        if interim > MAX_INTERIM {
+                            return Err(Error::with_message(
+                                ErrorKind::InvalidResponse,
+                                format!("more than {MAX_INTERIM} interim (1xx) responses"),
+                            ));
+                        }
                         continue;
                     }
                     return Ok(head);

@@ -19,6 +19,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::decode::{Decoder, Step};
 use crate::time::Sleep;
 
+/// Socket reads that may find bytes without waiting before the body yields to the loop once.
+/// A fast server would otherwise keep a reading task running without a break, and every
+/// other task on the loop waiting (tokio's cooperative budget does the same job).
+const READ_BUDGET: u32 = 64;
+
 /// The most body bytes handed out per piece when the caller sets no size.
 const MAX_PIECE: usize = 64 * 1024;
 
@@ -60,6 +65,8 @@ pub struct Content {
     pending: Bytes,
     /// The timer of the current wait for bytes, armed on its first `Pending`.
     timer: Option<Sleep>,
+    /// Socket reads in a row that found bytes without waiting (see [`READ_BUDGET`]).
+    streak: u32,
     /// Set once the body ended (or failed): every later read returns empty (or the error).
     state: End,
     /// Where the body comes from, for error messages.
@@ -91,6 +98,7 @@ impl Content {
             keep_alive,
             pending: Bytes::new(),
             timer: None,
+            streak: 0,
             state: End::Open,
             url,
         };
@@ -304,6 +312,17 @@ impl Content {
                     ))))
                 }
             }
+            // Checked before each read, not only while waiting: a server that always has
+            // bytes ready would never let the timer fire.
+            if self.deadlines.total_passed() {
+                let what = format!("reading the body from {}", self.url);
+                return Poll::Ready(Err(self.deadlines.read_error(&what)));
+            }
+            if self.streak >= READ_BUDGET {
+                self.streak = 0;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             match conn.poll_read_more(cx) {
                 Poll::Ready(Ok(0)) => {
                     return if self.decoder.ends_at_close() {
@@ -322,6 +341,7 @@ impl Content {
                 }
                 Poll::Ready(Ok(_)) => {
                     self.timer = None;
+                    self.streak += 1;
                 }
                 Poll::Ready(Err(e)) => {
                     return Poll::Ready(Err(Error::with_source(
@@ -331,6 +351,7 @@ impl Content {
                     )))
                 }
                 Poll::Pending => {
+                    self.streak = 0;
                     if self.timer.is_none() {
                         match self.deadlines.read() {
                             None => return Poll::Pending,

@@ -133,6 +133,11 @@ impl Deadlines {
         earliest(self.total, after(self.timeout.sock_read))
     }
 
+    /// Whether the `total` deadline has passed.
+    pub(crate) fn total_passed(&self) -> bool {
+        self.total.is_some_and(|t| Instant::now() >= t)
+    }
+
     /// Which limit a read that timed out ran into, for the error message.
     pub(crate) fn read_error(&self, what: &str) -> Error {
         let total_passed = self.total.is_some_and(|t| Instant::now() >= t);
