@@ -43,6 +43,11 @@
 //! keep-alive mode it is about `conns` per wrk run. wrk's latencies start when it writes a
 //! request, after the connection and handshake, so in handshake mode they leave those out.
 //!
+//! In both modes wrk, on its one core, is usually what bounds the rate (`client_cpu_util`
+//! near 1): in handshake mode its OpenSSL 3 spends more CPU on a handshake than either
+//! server does. The server's CPU per request or per handshake is then the figure that ranks
+//! the servers, and the rate ratio mostly shows how evenly wrk was disturbed.
+//!
 //! `target` lines state issue 10's goal for each mode: Kettle's req/s (handshakes/s) at least
 //! hyper's, and its server CPU per request (per handshake) at most hyper's.
 
