@@ -36,6 +36,11 @@ pub const MEASURED_KEYS: &[&str] = &[
     "server_cpu_us_per_req",
     "uncounted",
     "wrk_errors",
+    // https-hello: the server's handshake count (warm-up included) varies with the requests
+    // in handshake mode, and so do the handshake names of its figures.
+    "tls_handshakes",
+    "handshakes_per_s",
+    "server_cpu_us_per_handshake",
     // client-get: the client's cost per request (its requests differ between Rust and Python
     // clients by design, so `requests` above is not a parameter there either).
     "client_cpu_us_per_req",

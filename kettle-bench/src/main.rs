@@ -5,10 +5,10 @@
 //! single-threaded (`current_thread`) runtime; the green-thread workloads compare Kettle's
 //! generators and green threads with corosensei's bare coroutine switch (the floor), the `may`
 //! crate (one worker), CPython generators and gevent. The network workloads (`echo`,
-//! `http-hello`) add servers built on other libraries (hyper, actix-web) and runtime-free epoll
-//! floors, each in its own process on one core with the load on another; `client-get` turns
-//! that around and measures HTTP clients (Kettle's, hyper's, reqwest, Python aiohttp) against
-//! the epoll floor server.
+//! `http-hello`, `https-hello`) add servers built on other libraries (hyper, tokio-rustls,
+//! actix-web) and runtime-free epoll floors, each in its own process on one core with the load
+//! on another; `client-get` turns that around and measures HTTP clients (Kettle's, hyper's,
+//! reqwest, Python aiohttp) against the epoll floor server.
 //!
 //! ```text
 //! cargo run --release -p kettle-bench -- WORKLOAD ARGS [--runs K] [--cpu C] [--runtime R]
@@ -34,6 +34,12 @@
 //!                 framework: kettle-raw), hyper, actix-web and a bare-epoll floor under wrk on
 //!                 another core, one request or 16 pipelined per write; server CPU per
 //!                 request, req/s, p99 (see `workloads/http` and `--help` for its options)
+//!   https-hello   the same over TLS on kettle (the web framework with ServerOptions::tls)
+//!                 and hyper with tokio-rustls, one rustls config (ring, resumption off) for
+//!                 both, in two modes: keepalive (req/s, server CPU per request) and
+//!                 handshake (`Connection: close`, a full handshake per request:
+//!                 handshakes/s, server CPU per handshake); ratio and target lines per mode
+//!                 (see `workloads/https` and `--help` for its options)
 //!   client-get [N]  N GET / (default 200000; Python clients N/20) from each HTTP client
 //!                 (kettle, hyper, reqwest, aiohttp, aiohttp-uvloop) over 64 keep-alive
 //!                 connections, the client on one core (0), the epoll floor server on another
@@ -126,6 +132,8 @@ enum Command {
     Echo(workloads::echo::Command),
     /// `http-hello` or `http-server`: the same, for HTTP servers under wrk.
     Http(workloads::http::Command),
+    /// `https-hello` or `https-server`: the same over TLS.
+    Https(workloads::https::Command),
     /// `client-get` or `client-get-run`: the same, for HTTP clients against the epoll server.
     ClientGet(workloads::client_get::Command),
 }
@@ -146,10 +154,11 @@ options:
 
 fn usage() -> String {
     format!(
-        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}\n{}",
+        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}\n{}\n{}",
         workloads::usage(),
         workloads::echo::USAGE,
         workloads::http::USAGE,
+        workloads::https::USAGE,
         workloads::client_get::USAGE
     )
 }
@@ -166,12 +175,14 @@ fn main() -> ExitCode {
         Ok(Command::Help)
         | Ok(Command::Echo(workloads::echo::Command::Help))
         | Ok(Command::Http(workloads::http::Command::Help))
+        | Ok(Command::Https(workloads::https::Command::Help))
         | Ok(Command::ClientGet(workloads::client_get::Command::Help)) => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
         Ok(Command::Echo(echo)) => workloads::echo::run(echo),
         Ok(Command::Http(http)) => workloads::http::run(http),
+        Ok(Command::Https(https)) => workloads::https::run(https),
         Ok(Command::ClientGet(get)) => workloads::client_get::run(get),
         Ok(Command::Child {
             workload,
@@ -204,6 +215,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
     }
     if let Some(http) = workloads::http::parse(args) {
         return http.map(Command::Http);
+    }
+    if let Some(https) = workloads::https::parse(args) {
+        return https.map(Command::Https);
     }
     if let Some(get) = workloads::client_get::parse(args) {
         return get.map(Command::ClientGet);
@@ -555,6 +569,14 @@ mod tests {
             Ok(Command::ClientGet(workloads::client_get::Command::Help))
         ));
         assert!(matches!(parse_str("http-hello"), Ok(Command::Http(_))));
+        assert!(matches!(
+            parse_str("https-hello --mode handshake"),
+            Ok(Command::Https(workloads::https::Command::Bench(_)))
+        ));
+        assert!(matches!(
+            parse_str("https-server --help"),
+            Ok(Command::Https(workloads::https::Command::Help))
+        ));
         assert!(matches!(parse_str("echo"), Ok(Command::Echo(_))));
         assert!(parse_str("client-get --runtime tokio").is_err());
     }

@@ -5,6 +5,10 @@
 //! pipelined requests leave in one write per batch as they do from the other servers. No timer
 //! is configured, so there is no header-read timeout; hyper adds `content-length` (from the
 //! body's exact size) and `date` (cached per second) itself.
+//!
+//! For `https-hello` ([`serve_with`] given a tokio-rustls acceptor) each connection's task runs
+//! the TLS handshake first, then hyper over the TLS stream; the accept loop never waits for a
+//! handshake.
 
 use std::convert::Infallible;
 use std::io;
@@ -30,8 +34,18 @@ async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(res)
 }
 
-/// Serves on 127.0.0.1:`port` until stopped; see [`super::serve`].
+/// Serves plain HTTP on 127.0.0.1:`port` until stopped; see [`super::serve`].
 pub fn serve(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
+    serve_with(port, None, on_ready)
+}
+
+/// [`serve`], or HTTPS with `tls`: every connection completes its handshake with that
+/// acceptor before hyper reads a request from it.
+pub fn serve_with(
+    port: u16,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    on_ready: impl FnOnce(u16, StopFn),
+) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -55,11 +69,26 @@ pub fn serve(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
                 _ = &mut stop_rx => return Ok(()),
             };
             conn.set_nodelay(true)?;
-            let serving = http.serve_connection(TokioIo(conn), hyper::service::service_fn(hello));
-            tokio::spawn(async move {
-                // A client that resets or sends garbage ends its own connection only.
-                let _ = serving.await;
-            });
+            let service = hyper::service::service_fn(hello);
+            // A client that resets, fails its handshake or sends garbage ends its own
+            // connection only.
+            match &tls {
+                None => {
+                    let serving = http.serve_connection(TokioIo(conn), service);
+                    tokio::spawn(async move {
+                        let _ = serving.await;
+                    });
+                }
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(conn);
+                    let http = http.clone();
+                    tokio::spawn(async move {
+                        if let Ok(stream) = handshake.await {
+                            let _ = http.serve_connection(TokioIo(stream), service).await;
+                        }
+                    });
+                }
+            }
         }
     });
     // Dropping the runtime drops the connection tasks still pending.

@@ -3,7 +3,8 @@
 //! * [`serve`], measured as **`kettle`**: the web framework through its public API — an
 //!   `Application` whose router maps `GET /` to an ordinary `async fn(Request) -> Response`,
 //!   served by `AppRunner` with default options (keep-alive, pipelining, timeouts, access
-//!   log callsite: everything a user gets).
+//!   log callsite: everything a user gets). `https-hello` serves it over TLS
+//!   ([`serve_with`] and `ServerOptions::tls`), otherwise unchanged.
 //! * [`serve_raw`], measured as **`kettle-raw`**: Kettle's runtime with no framework at all, a
 //!   task per connection over `kettle::net::TcpListener`/`TcpStream` doing what the epoll floor
 //!   does (read, count the requests the read completed, write that many fixed responses in one
@@ -30,13 +31,22 @@ async fn hello(_req: kettle::web::Request) -> kettle::web::Response {
 
 /// The Kettle web-framework server (`kettle`): see the module docs.
 pub fn serve(port: u16, on_ready: impl FnOnce(u16, StopFn)) -> io::Result<()> {
+    serve_with(port, kettle::web::ServerOptions::default(), on_ready)
+}
+
+/// [`serve`] with server options: `https-hello` passes the defaults plus TLS.
+pub fn serve_with(
+    port: u16,
+    options: kettle::web::ServerOptions,
+    on_ready: impl FnOnce(u16, StopFn),
+) -> io::Result<()> {
     use kettle::web::{AppRunner, Application};
 
     let lp = kettle::EventLoop::new()?;
     let runner = lp.run_until_complete(async {
         let mut app = Application::new();
         app.router().add_get("/", hello);
-        AppRunner::start(app, "127.0.0.1", port).await
+        AppRunner::start_with(app, "127.0.0.1", port, options).await
     })?;
     let handle = lp.handle();
     on_ready(

@@ -40,11 +40,11 @@
 
 mod actix_server;
 mod epoll_server;
-mod hyper_server;
+pub mod hyper_server;
 pub mod kettle_server;
 pub mod response;
 pub mod tokio_io;
-mod wrk;
+pub mod wrk;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -333,21 +333,7 @@ struct Tools {
 impl Tools {
     /// Checks that wrk and taskset are installed and writes the script.
     fn prepare(args: &BenchArgs) -> Result<Tools, String> {
-        if wrk::find_in_path("wrk").is_none() {
-            return Err(
-                "wrk is not installed (or not on PATH): http-hello drives its load \
-                 with wrk; install it (Debian/Ubuntu: `sudo apt-get install wrk`) and run \
-                 again"
-                    .into(),
-            );
-        }
-        if wrk::find_in_path("taskset").is_none() {
-            return Err(
-                "taskset is not on PATH: http-hello pins wrk to --client-cpu with \
-                 it; install util-linux"
-                    .into(),
-            );
-        }
+        check_wrk("http-hello")?;
         let script = if args.pipeline > 1 {
             let text = wrk::pipeline_script(args.pipeline);
             Some(
@@ -361,15 +347,32 @@ impl Tools {
     }
 }
 
-/// One wrk run against `port` for `secs`, pinned to the client core. Prints the command line.
-fn run_wrk(args: &BenchArgs, tools: &Tools, port: u16, secs: u64) -> Result<wrk::Report, String> {
-    let script = tools.script.as_ref().map(|s| s.path());
-    let wrk_args = wrk::args(args.conns, secs, port, script);
-    let cpu = args.client_cpu.to_string();
+/// Checks that wrk and taskset are on `PATH`; the error says how to install what is missing.
+/// `workload` names the benchmark in the message.
+pub(crate) fn check_wrk(workload: &str) -> Result<(), String> {
+    if wrk::find_in_path("wrk").is_none() {
+        return Err(format!(
+            "wrk is not installed (or not on PATH): {workload} drives its load with wrk; \
+             install it (Debian/Ubuntu: `sudo apt-get install wrk`) and run again"
+        ));
+    }
+    if wrk::find_in_path("taskset").is_none() {
+        return Err(format!(
+            "taskset is not on PATH: {workload} pins wrk to --client-cpu with it; install \
+             util-linux"
+        ));
+    }
+    Ok(())
+}
+
+/// One `taskset -c CPU wrk ARGS` run, pinned to the client core `cpu`; its report. Prints the
+/// command line.
+pub(crate) fn run_wrk(cpu: usize, wrk_args: &[String]) -> Result<wrk::Report, String> {
+    let cpu = cpu.to_string();
     eprintln!("  taskset -c {cpu} wrk {}", wrk_args.join(" "));
     let output = std::process::Command::new("taskset")
         .args(["-c", &cpu, "wrk"])
-        .args(&wrk_args)
+        .args(wrk_args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run taskset/wrk: {e}"))?;
@@ -383,6 +386,121 @@ fn run_wrk(args: &BenchArgs, tools: &Tools, port: u16, secs: u64) -> Result<wrk:
         ));
     }
     wrk::parse(&stdout)
+}
+
+/// What the load on one server child gave: the measured wrk run, and the CPU times around it.
+pub(crate) struct Measured {
+    /// wrk's report of the measured run.
+    pub report: wrk::Report,
+    /// wrk runs against this server, the warm-up included: each may leave requests in flight.
+    pub wrk_runs: u64,
+    /// Responses wrk counted over all of those runs, to compare with the server's own count.
+    pub wrk_counted: u64,
+    /// The server's CPU time (user + system, all its threads) over the measured run, seconds.
+    pub server_cpu: f64,
+    /// wrk's CPU time over the measured run, seconds.
+    pub wrk_cpu: f64,
+    /// The measured run's wall-clock time, seconds.
+    pub elapsed: f64,
+}
+
+impl Measured {
+    /// Loads the server `proc`: an unmeasured wrk run with `warmup` (if any), then the
+    /// measured one with `measured`, both pinned to `client_cpu`, reading the server's and
+    /// wrk's CPU times just before and just after the latter.
+    pub(crate) fn load(
+        proc: &ServerProcess,
+        client_cpu: usize,
+        warmup: Option<&[String]>,
+        measured: &[String],
+    ) -> Result<Measured, String> {
+        let mut wrk_runs = 0u64;
+        let mut wrk_counted = 0u64;
+        if let Some(warmup) = warmup {
+            let warm = run_wrk(client_cpu, warmup)?;
+            wrk_runs += 1;
+            wrk_counted += warm.requests;
+        }
+
+        let cpu_err = |e: io::Error| format!("cannot read CPU times: {e}");
+        let start = Instant::now();
+        let server_before = sys::process_cpu_time(proc.pid()).map_err(cpu_err)?;
+        let wrk_before = sys::children_cpu_time().map_err(cpu_err)?;
+        let report = run_wrk(client_cpu, measured)?;
+        // wrk has been reaped, and no other child was meanwhile: the difference is wrk's.
+        let wrk_after = sys::children_cpu_time().map_err(cpu_err)?;
+        let server_after = sys::process_cpu_time(proc.pid()).map_err(cpu_err)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        wrk_runs += 1;
+        wrk_counted += report.requests;
+        Ok(Measured {
+            report,
+            wrk_runs,
+            wrk_counted,
+            server_cpu: server_after.saturating_sub(server_before).as_secs_f64(),
+            wrk_cpu: wrk_after.saturating_sub(wrk_before).as_secs_f64(),
+            elapsed,
+        })
+    }
+
+    /// Checks the server's count `answered` (from its exit line) against wrk's: never fewer,
+    /// and more by at most `per_run_in_flight` per wrk run (the requests wrk may have sent
+    /// and not seen answered when its time was up). `server` is for messages.
+    pub(crate) fn check_answered(
+        &self,
+        server: &str,
+        answered: u64,
+        per_run_in_flight: u64,
+    ) -> Result<(), String> {
+        let in_flight = self.wrk_runs * per_run_in_flight;
+        let counted = self.wrk_counted;
+        if answered < counted || answered - counted > in_flight {
+            return Err(format!(
+                "the {server} server answered {answered} requests but wrk counted {counted} \
+                 responses (at most {in_flight} may be in flight when wrk stops)"
+            ));
+        }
+        if self.report.requests == 0 {
+            return Err(format!("wrk completed no request on {server}"));
+        }
+        Ok(())
+    }
+
+    /// The result keys from `requests` on (see the module docs), given the server's count.
+    pub(crate) fn fields(&self, answered: u64) -> Fields {
+        let report = &self.report;
+        Fields::new()
+            .with("requests", report.requests)
+            .with("req_per_s", format_args!("{:.0}", report.req_per_s))
+            .with("p50_us", format_args!("{:.1}", report.p50_us))
+            .with("p99_us", format_args!("{:.1}", report.p99_us))
+            .with(
+                "server_cpu_us_per_req",
+                format_args!("{:.3}", self.server_cpu * 1e6 / report.requests as f64),
+            )
+            .with(
+                "server_cpu_util",
+                format_args!("{:.3}", self.server_cpu / self.elapsed),
+            )
+            .with(
+                "client_cpu_util",
+                format_args!("{:.3}", self.wrk_cpu / self.elapsed),
+            )
+            .with("uncounted", answered.saturating_sub(self.wrk_counted))
+            .with("wrk_errors", report.errors)
+    }
+}
+
+/// The line a server child printed on exit with its `answered` count (and whatever else it
+/// reports), from the lines [`ServerProcess::stop`] returned.
+pub(crate) fn exit_report(server: &str, tail: &[String]) -> Result<(Fields, u64), String> {
+    tail.iter()
+        .filter_map(|l| Fields::parse(l))
+        .find_map(|f| {
+            let answered = f.get("answered")?.parse::<u64>().ok()?;
+            Some((f, answered))
+        })
+        .ok_or_else(|| format!("the {server} server did not report its count"))
 }
 
 /// One run: a server, wrk against it (warm-up, then the measured run), the server stopped.
@@ -399,66 +517,24 @@ fn measure(server: Server, args: &BenchArgs, tools: &Tools) -> Result<Fields, St
     .map(String::from)
     .to_vec();
     let proc = ServerProcess::start(server.name(), &server_args)?;
-    let mut wrk_runs = 0u64;
-    let mut wrk_counted = 0u64;
-    if args.warmup > 0 {
-        let warm = run_wrk(args, tools, proc.port(), args.warmup)?;
-        wrk_runs += 1;
-        wrk_counted += warm.requests;
-    }
-
-    let cpu_err = |e: io::Error| format!("cannot read CPU times: {e}");
-    let start = Instant::now();
-    let server_before = sys::process_cpu_time(proc.pid()).map_err(cpu_err)?;
-    let wrk_before = sys::children_cpu_time().map_err(cpu_err)?;
-    let report = run_wrk(args, tools, proc.port(), args.secs)?;
-    // wrk has been reaped, and no other child was meanwhile: the difference is wrk's.
-    let wrk_after = sys::children_cpu_time().map_err(cpu_err)?;
-    let server_after = sys::process_cpu_time(proc.pid()).map_err(cpu_err)?;
-    let elapsed = start.elapsed().as_secs_f64();
-    wrk_runs += 1;
-    wrk_counted += report.requests;
-
+    let script = tools.script.as_ref().map(|s| s.path());
+    let wrk_args = |secs| wrk::args(args.conns, secs, proc.port(), script);
+    let warmup = (args.warmup > 0).then(|| wrk_args(args.warmup));
+    let measured = Measured::load(
+        &proc,
+        args.client_cpu,
+        warmup.as_deref(),
+        &wrk_args(args.secs),
+    )?;
     let tail = proc.stop()?;
-    let answered = tail
-        .iter()
-        .filter_map(|l| Fields::parse(l))
-        .find_map(|f| f.get("answered").and_then(|n| n.parse::<u64>().ok()))
-        .ok_or_else(|| format!("the {} server did not report its count", server.name()))?;
+    let (_, answered) = exit_report(server.name(), &tail)?;
     // At most one batch per connection is unanswered in wrk's eyes when it stops.
-    let in_flight = wrk_runs * (args.conns * args.pipeline) as u64;
-    if answered < wrk_counted || answered - wrk_counted > in_flight {
-        return Err(format!(
-            "the {} server answered {answered} requests but wrk counted {wrk_counted} \
-             responses (at most {in_flight} may be in flight when wrk stops)",
-            server.name()
-        ));
-    }
-    if report.requests == 0 {
-        return Err(format!("wrk completed no request on {}", server.name()));
-    }
-
-    let server_cpu = server_after.saturating_sub(server_before).as_secs_f64();
-    let wrk_cpu = wrk_after.saturating_sub(wrk_before).as_secs_f64();
+    measured.check_answered(server.name(), answered, (args.conns * args.pipeline) as u64)?;
     Ok(Fields::new()
         .with("server", server.name())
         .with("workload", "http-hello")
         .with_all(args.params())
-        .with("requests", report.requests)
-        .with("req_per_s", format_args!("{:.0}", report.req_per_s))
-        .with("p50_us", format_args!("{:.1}", report.p50_us))
-        .with("p99_us", format_args!("{:.1}", report.p99_us))
-        .with(
-            "server_cpu_us_per_req",
-            format_args!("{:.3}", server_cpu * 1e6 / report.requests as f64),
-        )
-        .with(
-            "server_cpu_util",
-            format_args!("{:.3}", server_cpu / elapsed),
-        )
-        .with("client_cpu_util", format_args!("{:.3}", wrk_cpu / elapsed))
-        .with("uncounted", answered - wrk_counted)
-        .with("wrk_errors", report.errors))
+        .with_all(measured.fields(answered)))
 }
 
 /// The ratios to print, as (numerator, denominator): each Kettle server present over each

@@ -1,23 +1,24 @@
-//! hyper's I/O traits over a tokio `TcpStream`, shared by the hyper server of `http-hello` and
-//! the hyper client of `client-get`.
+//! hyper's I/O traits over a tokio stream (a `TcpStream`, or a tokio-rustls `TlsStream` over
+//! one), shared by the hyper servers of `http-hello` and `https-hello` and the hyper client of
+//! `client-get`.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// hyper's I/O traits over a tokio `TcpStream`: the adapter hyper-util calls `TokioIo`, written
-/// out here so the benchmark depends on hyper alone.
-pub struct TokioIo(pub tokio::net::TcpStream);
+/// hyper's I/O traits over a tokio stream: the adapter hyper-util calls `TokioIo`, written out
+/// here so the benchmark depends on hyper alone.
+pub struct TokioIo<T>(pub T);
 
-impl hyper::rt::Read for TokioIo {
+impl<T: tokio::io::AsyncRead + Unpin> hyper::rt::Read for TokioIo<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         // SAFETY: tokio's ReadBuf over the cursor's unfilled (possibly uninitialised) part;
-        // TcpStream::poll_read only writes initialised bytes into it and never de-initialises
-        // any, so the `filled` bytes it reports are initialised.
+        // by AsyncRead's contract `poll_read` only writes initialised bytes into it and never
+        // de-initialises any, so the `filled` bytes it reports are initialised.
         let n = unsafe {
             let mut tbuf = tokio::io::ReadBuf::uninit(buf.as_mut());
             match tokio::io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, &mut tbuf) {
@@ -31,7 +32,7 @@ impl hyper::rt::Read for TokioIo {
     }
 }
 
-impl hyper::rt::Write for TokioIo {
+impl<T: tokio::io::AsyncWrite + Unpin> hyper::rt::Write for TokioIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -48,8 +49,10 @@ impl hyper::rt::Write for TokioIo {
         tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.0), cx)
     }
 
-    // A TCP socket does `writev` natively, so hyper may queue head and body as separate
-    // buffers instead of copying them into one (what hyper-util's adapter tells it too).
+    // A TCP socket does `writev` natively, and tokio-rustls hands all the buffers of one call
+    // to rustls, which seals them into records together; so hyper may queue head and body as
+    // separate buffers instead of copying them into one. hyper-util's adapter passes this on
+    // too.
     fn is_write_vectored(&self) -> bool {
         tokio::io::AsyncWrite::is_write_vectored(&self.0)
     }

@@ -1,7 +1,8 @@
 //! Driving wrk: finding it, the pipelining script, the command line, and reading its report.
 //!
 //! wrk is the load generator the issue asks for (Debian's `wrk` package, 4.1). It runs as
-//! `taskset -c CLIENT wrk -t1 -cN -dSs --latency [-s SCRIPT] http://127.0.0.1:P/`.
+//! `taskset -c CLIENT wrk -t1 -cN -dSs --latency [-s SCRIPT] http://127.0.0.1:P/`, or for
+//! `https-hello` with an `https://` URL and perhaps `-H "Connection: close"`.
 //!
 //! What its numbers mean here:
 //!
@@ -80,17 +81,40 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
 /// The wrk command line (without `taskset`) for `conns` connections for `secs` seconds
 /// against 127.0.0.1:`port`, with the pipelining script if given.
 pub fn args(conns: usize, secs: u64, port: u16, script: Option<&std::path::Path>) -> Vec<String> {
+    command(
+        conns,
+        secs,
+        &format!("http://127.0.0.1:{port}/"),
+        &[],
+        script,
+    )
+}
+
+/// The wrk command line (without `taskset`) for `conns` connections for `secs` seconds against
+/// `url` (`https://` makes wrk speak TLS, through the OpenSSL it links), adding each of
+/// `headers` (`Name: value`) to every request, with a Lua script if given.
+pub fn command(
+    conns: usize,
+    secs: u64,
+    url: &str,
+    headers: &[&str],
+    script: Option<&std::path::Path>,
+) -> Vec<String> {
     let mut args = vec![
         "-t1".to_string(),
         format!("-c{conns}"),
         format!("-d{secs}s"),
         "--latency".to_string(),
     ];
+    for header in headers {
+        args.push("-H".to_string());
+        args.push(header.to_string());
+    }
     if let Some(script) = script {
         args.push("-s".to_string());
         args.push(script.display().to_string());
     }
-    args.push(format!("http://127.0.0.1:{port}/"));
+    args.push(url.to_string());
     args
 }
 
@@ -248,6 +272,20 @@ Transfer/sec:     21.49MB
         assert_eq!(
             args(8, 3, 1, None).join(" "),
             "-t1 -c8 -d3s --latency http://127.0.0.1:1/"
+        );
+        // One argument per header, spaces and all.
+        let tls = command(64, 5, "https://127.0.0.1:2/", &["Connection: close"], None);
+        assert_eq!(
+            tls,
+            [
+                "-t1",
+                "-c64",
+                "-d5s",
+                "--latency",
+                "-H",
+                "Connection: close",
+                "https://127.0.0.1:2/"
+            ]
         );
     }
 }
