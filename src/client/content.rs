@@ -55,7 +55,8 @@ const MAX_PIECE: usize = 64 * 1024;
 pub struct Content {
     lease: Option<Lease>,
     decoder: Decoder,
-    decompress: Option<Decompressor>,
+    /// Boxed: a decoder's state is large, and most bodies have none.
+    decompress: Option<Box<Decompressor>>,
     /// Whether any body byte went into `decompress`: an empty body is empty whatever its
     /// `Content-Encoding` says (as in aiohttp), not a truncated gzip or br stream.
     compressed: bool,
@@ -84,7 +85,7 @@ impl Content {
     pub(crate) fn new(
         lease: Lease,
         decoder: Decoder,
-        decompress: Option<Decompressor>,
+        decompress: Option<Box<Decompressor>>,
         deadlines: Deadlines,
         keep_alive: bool,
         url: String,

@@ -14,6 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -37,6 +38,31 @@ impl std::fmt::Display for PoolKey {
         } else {
             write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// FNV-1a: the pool map is looked up twice per request with a short key, where SipHash's
+/// setup cost shows. Flooding is no concern: the map holds only origins with a busy or idle
+/// connection, at most `limit` of them.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
     }
 }
 
@@ -76,7 +102,7 @@ struct Host {
 struct State {
     /// Slots taken over all origins.
     total: usize,
-    hosts: HashMap<PoolKey, Host>,
+    hosts: HashMap<PoolKey, Host, BuildHasherDefault<Fnv>>,
     waiters: VecDeque<Rc<Waiter>>,
     closed: bool,
     /// Whether a sweep of expired idle connections is scheduled.
@@ -105,7 +131,7 @@ impl Pool {
             config,
             state: RefCell::new(State {
                 total: 0,
-                hosts: HashMap::new(),
+                hosts: HashMap::default(),
                 waiters: VecDeque::new(),
                 closed: false,
                 sweeping: false,

@@ -233,9 +233,17 @@ impl RequestBuilder {
 
     /// Sends the request; the response's head has arrived when this returns, its body not
     /// necessarily.
-    pub async fn send(self) -> Result<ClientResponse> {
+    pub fn send(self) -> impl Future<Output = Result<ClientResponse>> + 'static {
         let session = self.session.clone();
-        session.execute(self).await
+        let mut prepared = session.prepare(self);
+        // The future refers to `prepared` in place: moving it into a local first would give
+        // every request's future a second copy of it.
+        async move {
+            match &mut prepared {
+                Ok(p) => ClientSession::run(p).await,
+                Err(e) => Err(e.clone()),
+            }
+        }
     }
 
     fn set_default_type(&mut self, ct: &'static str) {

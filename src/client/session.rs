@@ -85,6 +85,19 @@ impl Drop for Inner {
     }
 }
 
+/// A request checked and resolved by [`ClientSession::prepare`], as the request loop needs it.
+pub(crate) struct Prepared {
+    session: ClientSession,
+    deadlines: Deadlines,
+    url: Url,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+    max_redirects: usize,
+    raise: bool,
+    allow_redirects: bool,
+}
+
 /// Counts of a session's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectorStats {
@@ -194,8 +207,10 @@ impl ClientSession {
         self.inner.pool.close();
     }
 
-    /// Runs a built request: the exchange, the retry, redirects, cookies.
-    pub(crate) async fn execute(&self, req: RequestBuilder) -> Result<ClientResponse> {
+    /// Checks and resolves a built request before anything is sent: its URL, merged
+    /// headers and deadlines. Done outside the request's future so that the future carries
+    /// only what the exchange needs, not the whole builder.
+    pub(crate) fn prepare(&self, req: RequestBuilder) -> Result<Prepared> {
         let inner = &*self.inner;
         if let Some(e) = req.error {
             return Err(e);
@@ -204,8 +219,7 @@ impl ClientSession {
             return Err(Error::invalid_state("the client session is closed"));
         }
         let deadlines = Deadlines::start(req.timeout.unwrap_or(inner.timeout));
-        let mut url = self.make_url(&req.url, &req.query)?;
-        let mut method = req.method;
+        let url = self.make_url(&req.url, &req.query)?;
         // The session's defaults are merged in once, here, so that a redirect to another
         // origin drops a default `Authorization` as it drops the request's own. A name the
         // request sets replaces the default with all of the request's values.
@@ -216,14 +230,27 @@ impl ClientSession {
         for (name, value) in req.headers.iter() {
             headers.append(name.clone(), value.clone());
         }
-        let mut body = req.body;
-        let max_redirects = req.max_redirects.unwrap_or(inner.max_redirects);
-        let raise = req.raise_for_status.unwrap_or(inner.raise_for_status);
+        Ok(Prepared {
+            session: req.session,
+            deadlines,
+            url,
+            method: req.method,
+            headers,
+            body: req.body,
+            max_redirects: req.max_redirects.unwrap_or(inner.max_redirects),
+            raise: req.raise_for_status.unwrap_or(inner.raise_for_status),
+            allow_redirects: req.allow_redirects,
+        })
+    }
+
+    /// Runs a prepared request: the exchange, the retry, redirects, cookies.
+    pub(crate) async fn run(p: &mut Prepared) -> Result<ClientResponse> {
+        let this = &p.session;
         let mut history: Vec<ClientResponse> = Vec::new();
         loop {
-            let streamed = !body.is_replayable();
-            let mut resp = self
-                .exchange(&method, &url, &headers, &mut body, &deadlines)
+            let streamed = !p.body.is_replayable();
+            let mut resp = this
+                .exchange(&p.method, &p.url, &p.headers, &mut p.body, &p.deadlines)
                 .await?;
             let status = resp.status;
             let location = resp
@@ -232,9 +259,9 @@ impl ClientSession {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
-            let (Some(location), true, true) = (location, redirect, req.allow_redirects) else {
+            let (Some(location), true, true) = (location, redirect, p.allow_redirects) else {
                 resp.history = history;
-                if raise && !resp.ok() {
+                if p.raise && !resp.ok() {
                     resp.release();
                     return Err(status_error(resp.status, &resp.reason, &resp.url));
                 }
@@ -247,12 +274,14 @@ impl ClientSession {
                 resp.history = history;
                 return Ok(resp);
             }
-            if history.len() >= max_redirects {
+            let url = &p.url;
+            if history.len() >= p.max_redirects {
                 resp.release();
                 return Err(Error::with_message(
                     ErrorKind::TooManyRedirects,
                     format!(
-                        "more than {max_redirects} redirects, the last from {url} to {location}"
+                        "more than {} redirects, the last from {url} to {location}",
+                        p.max_redirects
                     ),
                 ));
             }
@@ -264,24 +293,25 @@ impl ClientSession {
             })?;
             check_scheme(&next)?;
             if !keeps_method
-                && (status == StatusCode::SEE_OTHER && method != Method::HEAD
-                    || !matches!(method, Method::GET | Method::HEAD))
+                && (status == StatusCode::SEE_OTHER && p.method != Method::HEAD
+                    || !matches!(p.method, Method::GET | Method::HEAD))
             {
-                method = Method::GET;
-                body = Body::Empty;
-                headers.remove(header::CONTENT_TYPE);
-            } else if let Some(b) = body.replay() {
-                body = b;
+                p.method = Method::GET;
+                p.body = Body::Empty;
+                p.headers.remove(header::CONTENT_TYPE);
+            } else if let Some(b) = p.body.replay() {
+                p.body = b;
             }
             if next.origin() != url.origin() {
                 // Credentials were meant for the first origin only.
-                headers.remove(header::AUTHORIZATION);
-                headers.remove(header::COOKIE);
+                p.headers.remove(header::AUTHORIZATION);
+                p.headers.remove(header::COOKIE);
             }
-            resp.content.drain(REDIRECT_DRAIN).await;
+            // Boxed, like the connect below: rare paths should not grow every request's future.
+            Box::pin(resp.content.drain(REDIRECT_DRAIN)).await;
             resp.content.release(true);
             history.push(resp);
-            url = next;
+            p.url = next;
         }
     }
 
@@ -343,7 +373,10 @@ impl ClientSession {
             let reused = lease.conn().is_some();
             if !reused {
                 let deadline = deadlines.sock_connect(connect_deadline);
-                let conn = Connection::open(&key, &inner.tls, deadline, deadlines).await?;
+                // Boxed: connecting (resolver, TCP, TLS handshake) is a large future that runs
+                // once per connection, not once per request.
+                let conn =
+                    Box::pin(Connection::open(&key, &inner.tls, deadline, deadlines)).await?;
                 lease.attach(conn);
             }
             let conn = lease.conn().expect("attached above");
@@ -367,6 +400,7 @@ impl ClientSession {
                                 .get(header::CONTENT_ENCODING)
                                 .and_then(|v| v.to_str().ok())
                                 .and_then(Decompressor::for_encoding)
+                                .map(Box::new)
                         } else {
                             None
                         };

@@ -90,7 +90,10 @@ pub(crate) fn parse(
             limits.max_head
         ));
     }
-    check_lines(&buf[..len], limits.max_line)?;
+    if len > limits.max_line {
+        // A head no longer than a line cannot hold a line that is too long.
+        check_lines(&buf[..len], limits.max_line)?;
+    }
 
     let code = resp.code.unwrap_or(0);
     let status = StatusCode::from_u16(code)
