@@ -79,8 +79,8 @@ pub use future::Future;
 pub use kettle_macros::{main, test};
 pub use net::{open_connection, open_unix_connection, start_server, start_unix_server};
 pub use runtime::{
-    get_running_loop, run, try_get_running_loop, Builder, EventLoop, Handle, LoopHandle,
-    TimerHandle, DEFAULT_SLOW_CALLBACK_DURATION,
+    get_running_loop, run, try_get_running_loop, worker_index, Builder, EventLoop, Handle,
+    LoopGroup, LoopGroupBuilder, LoopHandle, TimerHandle, DEFAULT_SLOW_CALLBACK_DURATION,
 };
 pub use task::{all_tasks, create_task, current_task, spawn, yield_now, Task, TaskRef, YieldNow};
 pub use time::{sleep, sleep_until, timeout, timeout_at, wait_for, Scoped, Sleep, Timeout};

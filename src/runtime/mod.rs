@@ -6,6 +6,7 @@
 
 pub(crate) mod context;
 pub(crate) mod core;
+mod group;
 mod handle;
 pub(crate) mod reactor;
 pub(crate) mod registry;
@@ -19,6 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use self::core::{CallbackCell, Core, TimerAction};
+pub use self::group::{worker_index, LoopGroup, LoopGroupBuilder};
 pub use self::handle::{Handle, LoopHandle, TimerHandle};
 use self::waker::{WakeTarget, MAIN_SLOT};
 use crate::error::{Error, Result};

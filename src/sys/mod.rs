@@ -19,3 +19,4 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 pub(crate) mod socket;
+pub(crate) mod thread;
