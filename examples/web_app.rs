@@ -10,15 +10,19 @@
 //! # HTTPS, with a certificate chain and key in PEM files:
 //! cargo run --example web_app -- --tls cert.pem key.pem
 //! curl --cacert ca.pem https://localhost:8000/hello/kettle
+//!
+//! # One loop per core: each worker builds its own Application
+//! cargo run --example web_app -- --workers 2
 //! ```
 //!
 //! A hundred concurrent requests all finish after about half a second, not fifty: while one
-//! handler sleeps, the loop serves the others. Ctrl+C (or SIGTERM) stops it gracefully.
+//! handler sleeps, the loop serves the others. Ctrl+C (or SIGTERM) stops it gracefully, every
+//! worker finishing its requests in flight first.
 
 use std::time::Duration;
 
 use kettle::tls::TlsAcceptor;
-use kettle::web::{self, AppRunner, Application, Request, Response, ServerOptions};
+use kettle::web::{self, AppGroup, AppRunner, Application, Request, Response, ServerOptions};
 
 /// The seed's `asyncio.sleep(0.5)`.
 pub const DELAY: Duration = Duration::from_millis(500);
@@ -67,12 +71,15 @@ struct Args {
     port: u16,
     /// `--tls CERT KEY`: PEM paths of the certificate chain and its private key.
     tls: Option<(String, String)>,
+    /// `--workers N`: serve on N loops (threads) instead of the main one.
+    workers: Option<usize>,
 }
 
-/// `--host H`, `--port P` and `--tls CERT KEY`.
+/// `--host H`, `--port P`, `--tls CERT KEY` and `--workers N`.
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let (mut host, mut port) = ("127.0.0.1".to_string(), 8000u16);
     let mut tls = None;
+    let mut workers = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -90,21 +97,38 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     .ok_or("--tls needs a key path after the certificate")?;
                 tls = Some((cert.clone(), key.clone()));
             }
+            "--workers" => {
+                let v = it.next().ok_or("--workers needs a value")?;
+                match v.parse() {
+                    Ok(n) if n > 0 => workers = Some(n),
+                    _ => return Err(format!("invalid worker count {v:?}")),
+                }
+            }
             other => {
                 return Err(format!(
                     "unknown argument {other:?} \
-                     (usage: web_app [--host H] [--port P] [--tls CERT KEY])"
+                     (usage: web_app [--host H] [--port P] [--tls CERT KEY] [--workers N])"
                 ))
             }
         }
     }
-    Ok(Args { host, port, tls })
+    Ok(Args {
+        host,
+        port,
+        tls,
+        workers,
+    })
 }
 
 #[kettle::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Args { host, port, tls } = parse_args(&args).unwrap_or_else(|e| {
+    let Args {
+        host,
+        port,
+        tls,
+        workers,
+    } = parse_args(&args).unwrap_or_else(|e| {
         eprintln!("web_app: {e}");
         std::process::exit(2);
     });
@@ -121,6 +145,26 @@ async fn main() {
     let scheme = if options.is_tls() { "https" } else { "http" };
     let mut signals = kettle::signal::Signals::new(&[libc::SIGINT, libc::SIGTERM])
         .expect("install signal handlers");
+    if let Some(n) = workers {
+        // Every worker loop builds its own Application (it is !Send). Starting blocks this
+        // loop for a moment, which has nothing else to do yet.
+        let group = match AppGroup::start(|_| app(), &host, port, options.workers(n)) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("web_app: cannot serve on {host}:{port}: {e}");
+                std::process::exit(1);
+            }
+        };
+        for addr in group.addrs() {
+            println!("Server started at {scheme}://{addr}... ({n} workers)");
+        }
+        let _ = signals.recv().await;
+        if let Err(e) = group.shutdown() {
+            eprintln!("web_app: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let runner = match AppRunner::start_with(app(), &host, port, options).await {
         Ok(r) => r,
         Err(e) => {

@@ -29,6 +29,13 @@ impl<T: AsRawFd> Registered<T> {
         Ok(Registered { reg, inner })
     }
 
+    /// Registers a listener shared with other loops (see
+    /// [`Registration::new_shared_listener`]).
+    pub(crate) fn new_shared_listener(inner: T) -> io::Result<Registered<T>> {
+        let reg = Registration::new_shared_listener(inner.as_raw_fd())?;
+        Ok(Registered { reg, inner })
+    }
+
     pub(crate) fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
     }

@@ -63,6 +63,28 @@ impl TcpListener {
         TcpListener::from_fd(fd)
     }
 
+    /// Binds a listening socket without registering it with a loop, for a loop on another
+    /// thread to adopt ([`from_std`](Self::from_std) or
+    /// [`from_std_shared`](Self::from_std_shared)): how a group of loops gets its listeners.
+    pub(crate) fn bind_std(
+        addr: SocketAddr,
+        options: ListenOptions,
+    ) -> io::Result<std::net::TcpListener> {
+        let fd = socket::tcp_socket(&addr)?;
+        options.apply(fd.as_raw_fd())?;
+        socket::bind_listen(&fd, &addr, options.backlog)?;
+        Ok(std::net::TcpListener::from(fd))
+    }
+
+    /// Adopts one of several handles (`try_clone`s) of a listener that several loops accept
+    /// from: registered with `EPOLLEXCLUSIVE`, so each new connection wakes one waiting loop.
+    pub(crate) fn from_std_shared(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: Registered::new_shared_listener(listener)?,
+        })
+    }
+
     /// Adopts a listener bound by other code (socket activation, a listener shared
     /// with a library): it is made non-blocking and registered with the running loop.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
@@ -87,6 +109,24 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, peer) = accept_loop(&self.io, |l| socket::accept(l.as_raw_fd())).await?;
         Ok((TcpStream::from_fd(fd)?, peer))
+    }
+
+    /// Takes a connection the kernel has already queued, without waiting and without asking
+    /// the loop's readiness bits (which lag behind the kernel while the loop is busy): one
+    /// `accept4` call. `Ok(None)` when the queue is empty. For draining a listener before it
+    /// closes, since closing resets what is still queued.
+    pub(crate) fn accept_queued(&self) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+        loop {
+            match socket::accept(self.io.as_raw_fd()) {
+                Ok((fd, peer)) => return Ok(Some((TcpStream::from_fd(fd)?, peer))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => match super::registered::accept_action(&e) {
+                    super::registered::AcceptAction::Retry => continue,
+                    _ => return Err(e),
+                },
+            }
+        }
     }
 
     /// [`accept`](Self::accept) with a deadline: a `TimedOut` error if no connection arrives

@@ -158,13 +158,27 @@ pub(crate) struct Registration {
 impl Registration {
     /// Registers `fd` (which must be non-blocking) with the loop running on this thread.
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        Registration::register(fd, false)
+    }
+
+    /// Registers a listening socket that other loops wait on too (`EPOLLEXCLUSIVE`).
+    pub(crate) fn new_shared_listener(fd: RawFd) -> io::Result<Registration> {
+        Registration::register(fd, true)
+    }
+
+    fn register(fd: RawFd, exclusive: bool) -> io::Result<Registration> {
         context::with_current(|core| {
             let token = core.io.borrow_mut().insert();
             let interest = Interest {
                 readable: true,
                 writable: true,
             };
-            if let Err(e) = core.selector().register(fd, token, interest, true) {
+            let registered = if exclusive {
+                core.selector().register_exclusive(fd, token)
+            } else {
+                core.selector().register(fd, token, interest, true)
+            };
+            if let Err(e) = registered {
                 let wakers = core.io.borrow_mut().remove(token);
                 drop(wakers);
                 return Err(e);

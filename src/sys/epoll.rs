@@ -108,6 +108,15 @@ impl Selector {
         self.ctl(libc::EPOLL_CTL_ADD, fd, token, Self::bits(interest, edge))
     }
 
+    /// Registers a listening socket shared by several loops, edge-triggered and with
+    /// `EPOLLEXCLUSIVE`: a new connection wakes one of the waiting loops rather than all of
+    /// them (no thundering herd). Read interest only: the kernel refuses `EPOLLRDHUP` and
+    /// writability with the exclusive flag, and a listener needs neither.
+    pub(crate) fn register_exclusive(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        let bits = libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE;
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token, bits as u32)
+    }
+
     /// Removes `fd` from the interest list.
     pub(crate) fn deregister(&self, fd: RawFd) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)

@@ -43,6 +43,7 @@ mod static_files;
 mod stream_response;
 mod test_client;
 pub mod urlencoded;
+mod workers;
 
 /// The `http` crate's vocabulary types, re-exported so an application needs no direct
 /// dependency on it.
@@ -57,7 +58,8 @@ pub use multidict::MultiDict;
 pub use request::{Form, MatchInfo, Request};
 pub use response::{json_response, IntoResponse, Json, Response};
 pub use router::Router;
-pub use runner::{run_app, run_app_with, AppRunner, ServerOptions};
+pub use runner::{run_app, run_app_with, AppRunner, ListenerMode, ServerOptions};
 pub use static_files::FileResponse;
 pub use stream_response::StreamResponse;
 pub use test_client::{TestClient, TestResponse};
+pub use workers::{run_app_workers, AppGroup};

@@ -52,6 +52,10 @@ const READ_SPARE: usize = 4096;
 /// After the handler, an unread body this small is read and dropped so the connection can
 /// be kept; a larger one closes the connection instead.
 const DRAIN_LIMIT: u64 = 256 * 1024;
+/// How long a connection accepted but not yet read from when shutdown began may take to show
+/// its first request (see `wait_for_bytes`).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(200);
+
 /// The longest a closing connection keeps reading (and dropping) what the client still
 /// sends, so that closing does not reset the connection under its last response.
 const LINGER: Duration = Duration::from_secs(1);
@@ -85,6 +89,8 @@ pub(crate) struct ServerShared {
     pub(crate) in_flight: Cell<usize>,
     /// Set whenever `active` drops to zero, for the graceful shutdown to wait on.
     pub(crate) idle: Event,
+    /// Set when shutdown begins: the acceptors take what is queued in the kernel and stop.
+    pub(crate) stop_accepting: Event,
 }
 
 /// The state of the body of the request being served.
@@ -427,8 +433,14 @@ pub(crate) async fn serve(
             if !idle && head_started.is_none() {
                 head_started = Some(crate::time::clock::recent());
             }
-            let waited =
-                wait_for_bytes(&conn, idle, head_started, timer.as_mut(), closing.as_mut());
+            let waited = wait_for_bytes(
+                &conn,
+                idle,
+                seq == 0,
+                head_started,
+                timer.as_mut(),
+                closing.as_mut(),
+            );
             match waited.await {
                 Ok(()) => {}
                 Err(Wait::TimedOut) if !idle => {
@@ -514,21 +526,31 @@ pub(crate) async fn serve(
 fn wait_for_bytes<'a, 'b>(
     conn: &'a ConnIo,
     idle: bool,
+    first: bool,
     started: Option<Instant>,
     mut timer: Pin<&'a mut crate::Sleep>,
     mut closing: Pin<&'a mut crate::sync::EventWait<'b>>,
 ) -> impl Future<Output = Result<(), Wait>> + use<'a, 'b> {
     let config = &conn.shared.config;
     // The loop's wake-up time rather than a clock read: these deadlines are seconds long.
-    let deadline = match started {
+    let mut deadline = match started {
         Some(t) => t + config.header_timeout,
         None if idle => crate::time::clock::recent() + config.keepalive_timeout,
         None => crate::time::clock::recent() + config.header_timeout,
     };
+    // A connection that has not had its first request yet was accepted while the server was
+    // still taking connections (the acceptors drain the kernel's queue on shutdown). Its
+    // request is probably in the socket already, reported by the loop's next look at epoll,
+    // so it gets a short grace to arrive instead of being closed unanswered.
+    let mut graced = false;
+    if first && conn.shared.closing.is_set() {
+        deadline = deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
+        graced = true;
+    }
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
-    let closing_already = conn.shared.closing.is_set();
+    let closing_already = conn.shared.closing.is_set() && !first;
     poll_fn(move |cx| {
         if closing_already {
             return Poll::Ready(Err(Wait::Closing));
@@ -541,7 +563,14 @@ fn wait_for_bytes<'a, 'b>(
             });
         }
         if closing.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(Wait::Closing));
+            if !first {
+                return Poll::Ready(Err(Wait::Closing));
+            }
+            if !graced {
+                graced = true;
+                deadline = deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
+                timer.as_mut().reset(deadline);
+            }
         }
         while timer.as_mut().poll(cx).is_ready() {
             if Instant::now() >= deadline {
@@ -797,6 +826,8 @@ impl AccessLog {
             status = status.as_u16(),
             size,
             elapsed_us = r.start.elapsed().as_micros() as u64,
+            // Which loop of a multi-worker server answered ("-" for a single loop).
+            worker = %crate::worker_index().map_or_else(|| "-".to_string(), |w| w.to_string()),
         );
     }
 }

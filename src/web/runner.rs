@@ -36,6 +36,31 @@ pub struct ServerOptions {
     listen: ListenOptions,
     /// Serve HTTPS with these settings instead of plain HTTP.
     tls: Option<TlsAcceptor>,
+    /// Worker loops for [`run_app_workers`](super::run_app_workers); `None`: one per core.
+    workers: Option<usize>,
+    /// How the workers share the port.
+    listener_mode: ListenerMode,
+}
+
+/// How the workers of an [`AppGroup`](super::AppGroup) share the listening port.
+///
+/// * `ReusePort` (the default): one `SO_REUSEPORT` listener per worker. The kernel picks
+///   the listener by hashing each connection's addresses, so connections spread evenly in
+///   number without any cross-thread work, but blindly: a few long-lived connections can
+///   land on one worker while another idles, and a worker that is busy still gets its share.
+///   A connection queued on a listener that closes is reset, which is why shutdown first
+///   accepts everything queued.
+/// * `Shared`: one listener for all, each worker waiting on it with `EPOLLEXCLUSIVE`; the
+///   kernel wakes one waiting worker per connection, so idle workers take the new
+///   connections. Balance follows load rather than counts (under light load one worker may
+///   take most of them), and no queue is lost at shutdown since the listener closes once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListenerMode {
+    /// One `SO_REUSEPORT` listener per worker.
+    #[default]
+    ReusePort,
+    /// One listener shared by every worker (`EPOLLEXCLUSIVE`).
+    Shared,
 }
 
 impl Default for ServerOptions {
@@ -46,6 +71,8 @@ impl Default for ServerOptions {
             shutdown_timeout: Duration::from_secs(60),
             listen: ListenOptions::default(),
             tls: None,
+            workers: None,
+            listener_mode: ListenerMode::default(),
         }
     }
 }
@@ -100,6 +127,32 @@ impl ServerOptions {
     pub fn listen(mut self, listen: ListenOptions) -> ServerOptions {
         self.listen = listen;
         self
+    }
+
+    /// How many worker loops [`run_app_workers`](super::run_app_workers) and
+    /// [`AppGroup`](super::AppGroup) start (default: the available parallelism). `run_app`
+    /// and `AppRunner` always serve on the calling loop.
+    pub fn workers(mut self, n: usize) -> ServerOptions {
+        self.workers = Some(n);
+        self
+    }
+
+    /// How the workers share the port (default [`ListenerMode::ReusePort`]).
+    pub fn listener_mode(mut self, mode: ListenerMode) -> ServerOptions {
+        self.listener_mode = mode;
+        self
+    }
+
+    pub(crate) fn worker_count(&self) -> Option<usize> {
+        self.workers
+    }
+
+    pub(crate) fn listener_mode_value(&self) -> ListenerMode {
+        self.listener_mode
+    }
+
+    pub(crate) fn listen_options(&self) -> ListenOptions {
+        self.listen
     }
 
     /// Serves HTTPS: every connection completes a TLS handshake with `acceptor` before its
@@ -214,6 +267,7 @@ impl AppRunner {
             active: Cell::new(0),
             in_flight: Cell::new(0),
             idle: Event::new(),
+            stop_accepting: Event::new(),
         });
         shared.idle.set();
         let conns: Rc<RefCell<HashMap<u64, Task<()>>>> = Rc::default();
@@ -259,9 +313,9 @@ impl AppRunner {
     /// responses close their connections), cancel what is still running after it, then run
     /// the `on_cleanup` hooks.
     pub async fn shutdown(self) {
-        for acceptor in &self.acceptors {
-            acceptor.cancel();
-        }
+        // The acceptors first take every connection already queued in the kernel: closing a
+        // listener resets those, and their clients did nothing wrong.
+        self.shared.stop_accepting.set();
         for acceptor in self.acceptors {
             let _ = acceptor.await;
         }
@@ -302,8 +356,38 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
 ) {
     let mut next_id: u64 = 0;
+    let mut draining = false;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = if draining {
+            // Only what the kernel has already queued, asked of the kernel itself: closing the
+            // listener would reset those connections.
+            match listener.accept_queued() {
+                Ok(Some(c)) => Ok(c),
+                Ok(None) => return,
+                Err(e) => Err(e),
+            }
+        } else {
+            let mut accept = pin!(listener.accept());
+            let mut stop = pin!(shared.stop_accepting.wait());
+            let next = poll_fn(|cx| {
+                if let Poll::Ready(r) = accept.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                if stop.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            })
+            .await;
+            match next {
+                Some(r) => r,
+                None => {
+                    draining = true;
+                    continue;
+                }
+            }
+        };
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // accept() already retries transient errors; this one is the listener's.
@@ -340,8 +424,12 @@ async fn accept_loop(
     }
 }
 
-/// An HTTPS connection's handshake, bounded by the header timeout and given up when the
-/// server starts shutting down (no request is in flight yet, so there is nothing to finish).
+/// How long a TLS handshake under way when shutdown begins may still take.
+const SHUTDOWN_HANDSHAKE_GRACE: Duration = Duration::from_millis(200);
+
+/// An HTTPS connection's handshake, bounded by the header timeout, and given up shortly
+/// after the server starts shutting down (no request is in flight yet, so there is nothing
+/// to finish beyond a hello already sent).
 /// `None` (logged) if it did not complete.
 async fn handshake(
     tls: &TlsAcceptor,
@@ -352,12 +440,20 @@ async fn handshake(
     let timeout = shared.config.header_timeout;
     let mut handshake = pin!(crate::wait_for(tls.accept(stream), timeout));
     let mut closing = pin!(shared.closing.wait());
+    // Shutdown gives a handshake already under way a short grace: its client hello is
+    // probably in the socket (the connection was queued when shutdown began).
+    let mut grace: Option<crate::Sleep> = None;
     let outcome = poll_fn(|cx| {
         if let Poll::Ready(r) = handshake.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
         }
-        if closing.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
+        if grace.is_none() && closing.as_mut().poll(cx).is_ready() {
+            grace = Some(crate::sleep(SHUTDOWN_HANDSHAKE_GRACE));
+        }
+        if let Some(g) = grace.as_mut() {
+            if pin!(g).poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
         }
         Poll::Pending
     })
