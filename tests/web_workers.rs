@@ -316,3 +316,52 @@ fn web_app_with_workers_serves_and_exits_0_on_sigterm() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_echo_server_runs_a_stream_server_on_every_loop() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let port = process_support::free_port();
+    let mut child = process_support::Reaped(
+        Command::new(process_support::example("echo_server_workers"))
+            .args(["--port", &port.to_string(), "--workers", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    assert_eq!(
+        banner.trim_end(),
+        format!("Serving on 127.0.0.1:{port} with 2 workers")
+    );
+    for i in 0..60 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let me = s.local_addr().unwrap();
+        s.write_all(format!("tea {i}").as_bytes()).unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).unwrap(),
+            format!("{me} Your msg tea {i}")
+        );
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    assert!(child.0.wait().unwrap().success());
+    let counts: Vec<usize> = out
+        .lines()
+        .map(|l| {
+            let l = l.unwrap();
+            l.split(' ').nth(3).unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(counts.len(), 2);
+    assert_eq!(counts.iter().sum::<usize>(), 60);
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "one loop got every client: {counts:?}"
+    );
+}
