@@ -365,3 +365,49 @@ fn the_echo_server_runs_a_stream_server_on_every_loop() {
         "one loop got every client: {counts:?}"
     );
 }
+
+#[test]
+fn a_keep_alive_request_that_arrives_as_shutdown_begins_is_answered() {
+    let group = AppGroup::start(
+        |w| app(w, Duration::ZERO),
+        "127.0.0.1",
+        0,
+        ServerOptions::default().workers(1),
+    )
+    .unwrap();
+    let addr = group.addrs()[0];
+    // A keep-alive connection that has had one answer and now sits idle.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 512];
+    let n = idle.read(&mut first).unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200 OK"));
+    // The loop is stuck in a blocking handler while the idle connection sends its next
+    // request (as a proxy reusing it would) and shutdown is requested.
+    let blocker = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    group.shutdown().unwrap();
+    assert!(blocker.join().unwrap().starts_with("HTTP/1.1 200 OK"));
+    let mut out = String::new();
+    let r = idle.read_to_string(&mut out);
+    assert!(
+        r.is_ok() && out.starts_with("HTTP/1.1 200 OK"),
+        "{r:?} {out:?}"
+    );
+    assert!(
+        out.to_ascii_lowercase().contains("connection: close"),
+        "{out}"
+    );
+}

@@ -52,8 +52,8 @@ const READ_SPARE: usize = 4096;
 /// After the handler, an unread body this small is read and dropped so the connection can
 /// be kept; a larger one closes the connection instead.
 const DRAIN_LIMIT: u64 = 256 * 1024;
-/// How long a connection accepted but not yet read from when shutdown began may take to show
-/// its first request (see `wait_for_bytes`).
+/// How long a connection waiting for a request when shutdown begins may take to show it
+/// (see `wait_for_bytes`).
 const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(200);
 
 /// The longest a closing connection keeps reading (and dropping) what the client still
@@ -541,7 +541,8 @@ fn wait_for_bytes<'a, 'b>(
     // A connection that has not had its first request yet was accepted while the server was
     // still taking connections (the acceptors drain the kernel's queue on shutdown). Its
     // request is probably in the socket already, reported by the loop's next look at epoll,
-    // so it gets a short grace to arrive instead of being closed unanswered.
+    // so it gets a short grace to arrive instead of being closed unanswered. (A connection
+    // back from a response during shutdown has said `Connection: close` and does not wait.)
     let mut graced = false;
     if first && conn.shared.closing.is_set() {
         deadline = deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
@@ -563,9 +564,10 @@ fn wait_for_bytes<'a, 'b>(
             });
         }
         if closing.as_mut().poll(cx).is_ready() {
-            if !first {
-                return Poll::Ready(Err(Wait::Closing));
-            }
+            // Shutdown began while this connection waited for a request. Bytes of one may
+            // already be in the socket, unseen because the loop has not looked at epoll yet
+            // (a proxy reusing the connection just then): a short grace lets them show, and
+            // they are served, rather than the connection reset with a request in it.
             if !graced {
                 graced = true;
                 deadline = deadline.min(Instant::now() + FIRST_REQUEST_GRACE);
