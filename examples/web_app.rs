@@ -1,11 +1,13 @@
 //! Seeds 001/002's aiohttp server: `GET /` and `GET /hello/{name}`, each after the seed's
-//! `sleep(0.5)`, plus `POST /echo`, which answers the request body.
+//! `sleep(0.5)`, plus `POST /echo`, which answers the request body, and `GET /health`, which
+//! answers `ok` at once for a load balancer's health checks (`deploy/` in the repository).
 //!
 //! ```text
 //! cargo run --example web_app                      # http://127.0.0.1:8000
 //! cargo run --example web_app -- --host 0.0.0.0 --port 8080
 //! curl http://127.0.0.1:8000/hello/kettle
 //! curl -d 'some body' http://127.0.0.1:8000/echo
+//! curl http://127.0.0.1:8000/health
 //!
 //! # HTTPS, with a certificate chain and key in PEM files:
 //! cargo run --example web_app -- --tls cert.pem key.pem
@@ -47,6 +49,13 @@ pub async fn echo(mut req: Request) -> Result<Response, web::Error> {
     Ok(Response::bytes(body).with_content_type(content_type))
 }
 
+/// `GET /health` (and `HEAD`): `ok`, without sleeping or touching anything, so a proxy may
+/// ask every second or two. A process that answers is accepting and serving requests; one that
+/// is shutting down has stopped listening, so the check fails and the proxy stops sending.
+pub async fn health(_req: Request) -> Response {
+    Response::text("ok")
+}
+
 /// The name comes from the URL; HTML-escape it so a link cannot inject markup.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -61,7 +70,8 @@ pub fn app() -> Application {
     app.router()
         .add_route("GET", "/", index)
         .add_route("GET", "/hello/{name}", hello)
-        .add_post("/echo", echo);
+        .add_post("/echo", echo)
+        .add_get("/health", health);
     app
 }
 

@@ -150,6 +150,14 @@ async fn web_app_handlers_in_process() {
     // `add_route("GET", ...)` does not add HEAD (only add_get does).
     let r = c.request(Method::HEAD, "/").send().await.unwrap();
     assert_eq!(r.status(), 405);
+    // The health check answers at once (no sleep), to GET and HEAD.
+    let t0 = Instant::now();
+    let r = c.get("/health").await.unwrap();
+    assert!(t0.elapsed() < web_app_example::DELAY);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text(), "ok");
+    let r = c.request(Method::HEAD, "/health").send().await.unwrap();
+    assert_eq!(r.status(), 200);
     c.close().await;
 }
 
