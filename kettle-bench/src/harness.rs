@@ -44,6 +44,10 @@ pub const MEASURED_KEYS: &[&str] = &[
     // client-get: the client's cost per request (its requests differ between Rust and Python
     // clients by design, so `requests` above is not a parameter there either).
     "client_cpu_us_per_req",
+    // http-hello with --workers: the requests each worker answered (a list, so it has no
+    // median), and how unevenly.
+    "per_worker",
+    "worker_imbalance",
 ];
 
 /// Keys that name what was measured (the runtime, the server of a network benchmark, or
@@ -306,7 +310,8 @@ pub fn last_line(stdout: &str) -> Option<Fields> {
 /// The median of each measured key over `runs` (all lines of one runtime). Non-measured keys are
 /// taken from the first run; [`inconsistencies`] reports any that differ. For an even number of
 /// runs the lower of the two middle values is used, so the median is always a value that was
-/// actually observed.
+/// actually observed. A measured key whose values are not numbers (`http-hello`'s
+/// `per_worker` counts) has no median and is left out.
 pub fn median(runs: &[Fields]) -> Fields {
     let Some(first) = runs.first() else {
         return Fields::new();
@@ -331,6 +336,10 @@ pub fn median(runs: &[Fields]) -> Fields {
             .filter_map(|r| r.get(key))
             .filter_map(|v| v.parse::<f64>().ok().map(|x| (x, v)))
             .collect();
+        let present = runs.iter().filter_map(|r| r.get(key)).count();
+        if present > 0 && values.is_empty() {
+            continue;
+        }
         values.sort_by(|a, b| a.0.total_cmp(&b.0));
         match values.get((values.len().max(1) - 1) / 2) {
             // The observed text, so the median keeps the precision the workload chose.
@@ -414,6 +423,18 @@ mod tests {
             median(&runs).to_string(),
             "runtime=tokio workload=spawn stat=median runs=4 n=3 elapsed_s=0.2 sum=3 \
              peak_rss_mb=7.0"
+        );
+    }
+
+    #[test]
+    fn a_list_has_no_median() {
+        let runs = [
+            line("server=kettle workload=w per_worker=5,7 worker_imbalance=0.333"),
+            line("server=kettle workload=w per_worker=6,6 worker_imbalance=0.000"),
+        ];
+        assert_eq!(
+            median(&runs).to_string(),
+            "server=kettle workload=w stat=median runs=2 worker_imbalance=0.000"
         );
     }
 
