@@ -50,6 +50,10 @@ pub const MEASURED_KEYS: &[&str] = &[
     "worker_imbalance",
 ];
 
+/// Measured keys whose value is a list per run (`a,b,...`), so they have no median: median
+/// lines leave them out, even when a list has one element.
+pub const LIST_KEYS: &[&str] = &["per_worker"];
+
 /// Keys that name what was measured (the runtime, the server of a network benchmark, or
 /// `client-get`'s client). They differ between the groups of a comparison by design, so they
 /// are not checked for agreement.
@@ -310,8 +314,7 @@ pub fn last_line(stdout: &str) -> Option<Fields> {
 /// The median of each measured key over `runs` (all lines of one runtime). Non-measured keys are
 /// taken from the first run; [`inconsistencies`] reports any that differ. For an even number of
 /// runs the lower of the two middle values is used, so the median is always a value that was
-/// actually observed. A measured key whose values are not numbers (`http-hello`'s
-/// `per_worker` counts) has no median and is left out.
+/// actually observed. The [`LIST_KEYS`] have no median and are left out.
 pub fn median(runs: &[Fields]) -> Fields {
     let Some(first) = runs.first() else {
         return Fields::new();
@@ -327,6 +330,9 @@ pub fn median(runs: &[Fields]) -> Fields {
             }
             continue;
         }
+        if LIST_KEYS.contains(&key) {
+            continue;
+        }
         if !MEASURED_KEYS.contains(&key) {
             out.push(key, value);
             continue;
@@ -336,10 +342,6 @@ pub fn median(runs: &[Fields]) -> Fields {
             .filter_map(|r| r.get(key))
             .filter_map(|v| v.parse::<f64>().ok().map(|x| (x, v)))
             .collect();
-        let present = runs.iter().filter_map(|r| r.get(key)).count();
-        if present > 0 && values.is_empty() {
-            continue;
-        }
         values.sort_by(|a, b| a.0.total_cmp(&b.0));
         match values.get((values.len().max(1) - 1) / 2) {
             // The observed text, so the median keeps the precision the workload chose.
@@ -436,6 +438,9 @@ mod tests {
             median(&runs).to_string(),
             "server=kettle workload=w stat=median runs=2 worker_imbalance=0.000"
         );
+        // One worker's list is a single number, and still no median.
+        let one = [line("server=k per_worker=9 worker_imbalance=0.000")];
+        assert_eq!(median(&one).to_string(), "server=k worker_imbalance=0.000");
     }
 
     #[test]
