@@ -44,7 +44,15 @@ pub const MEASURED_KEYS: &[&str] = &[
     // client-get: the client's cost per request (its requests differ between Rust and Python
     // clients by design, so `requests` above is not a parameter there either).
     "client_cpu_us_per_req",
+    // http-hello with --workers: the requests each worker answered (a list, so it has no
+    // median), and how unevenly.
+    "per_worker",
+    "worker_imbalance",
 ];
+
+/// Measured keys whose value is a list per run (`a,b,...`), so they have no median: median
+/// lines leave them out, even when a list has one element.
+pub const LIST_KEYS: &[&str] = &["per_worker"];
 
 /// Keys that name what was measured (the runtime, the server of a network benchmark, or
 /// `client-get`'s client). They differ between the groups of a comparison by design, so they
@@ -306,7 +314,7 @@ pub fn last_line(stdout: &str) -> Option<Fields> {
 /// The median of each measured key over `runs` (all lines of one runtime). Non-measured keys are
 /// taken from the first run; [`inconsistencies`] reports any that differ. For an even number of
 /// runs the lower of the two middle values is used, so the median is always a value that was
-/// actually observed.
+/// actually observed. The [`LIST_KEYS`] have no median and are left out.
 pub fn median(runs: &[Fields]) -> Fields {
     let Some(first) = runs.first() else {
         return Fields::new();
@@ -320,6 +328,9 @@ pub fn median(runs: &[Fields]) -> Fields {
                 out.push("stat", "median");
                 out.push("runs", runs.len());
             }
+            continue;
+        }
+        if LIST_KEYS.contains(&key) {
             continue;
         }
         if !MEASURED_KEYS.contains(&key) {
@@ -415,6 +426,21 @@ mod tests {
             "runtime=tokio workload=spawn stat=median runs=4 n=3 elapsed_s=0.2 sum=3 \
              peak_rss_mb=7.0"
         );
+    }
+
+    #[test]
+    fn a_list_has_no_median() {
+        let runs = [
+            line("server=kettle workload=w per_worker=5,7 worker_imbalance=0.333"),
+            line("server=kettle workload=w per_worker=6,6 worker_imbalance=0.000"),
+        ];
+        assert_eq!(
+            median(&runs).to_string(),
+            "server=kettle workload=w stat=median runs=2 worker_imbalance=0.000"
+        );
+        // One worker's list is a single number, and still no median.
+        let one = [line("server=k per_worker=9 worker_imbalance=0.000")];
+        assert_eq!(median(&one).to_string(), "server=k worker_imbalance=0.000");
     }
 
     #[test]

@@ -30,10 +30,14 @@
 //!   echo          TCP echo servers (kettle, kettle-green, tokio, bare epoll) under a
 //!                 closed-loop client on another core; server CPU per round trip, throughput,
 //!                 latency (see `workloads/echo` and `--help` for its options)
-//!   http-hello    GET / -> 200 "Hello, World!" on Kettle (for now its runtime without the web
-//!                 framework: kettle-raw), hyper, actix-web and a bare-epoll floor under wrk on
-//!                 another core, one request or 16 pipelined per write; server CPU per
-//!                 request, req/s, p99 (see `workloads/http` and `--help` for its options)
+//!   http-hello    GET / -> 200 "Hello, World!" on Kettle (its web framework, and its runtime
+//!                 without the framework: kettle-raw), hyper, actix-web and a bare-epoll floor
+//!                 under wrk on another core, one request or 16 pipelined per write; server
+//!                 CPU per request, req/s, p99 (see `workloads/http` and `--help` for its
+//!                 options). With `--workers N` (N above 1) every server runs N workers
+//!                 (Kettle's also one, as kettle-1w), unpinned beside an unpinned
+//!                 `wrk -tN -c128`: requests per worker and their imbalance too, and issue
+//!                 11's targets (`workloads/http/workers.rs`)
 //!   https-hello   the same over TLS on kettle (the web framework with ServerOptions::tls)
 //!                 and hyper with tokio-rustls, one rustls config (ring, resumption off) for
 //!                 both, in two modes: keepalive (req/s, server CPU per request) and

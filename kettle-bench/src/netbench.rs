@@ -23,19 +23,21 @@ pub type OnReady = Box<dyn FnOnce(u16, StopFn)>;
 
 /// The server side of a `*-server` command. Blocks SIGTERM and SIGINT (first, before `serve`
 /// creates any thread, so that every thread inherits the mask and no signal kills the process
-/// instead of stopping the server), pins the process to `cpu`, and runs `serve` with an
-/// [`OnReady`] that prints `KEY=NAME port=P`, flushes it (stdout may be the parent's pipe) and
-/// starts a thread that calls the server's [`StopFn`] when a signal arrives. Returns once
-/// `serve` has returned.
-pub fn run_server(
-    cpu: usize,
+/// instead of stopping the server), pins the process to `cpu` (if given: a multi-worker server
+/// runs unpinned), and runs `serve` with an [`OnReady`] that prints `KEY=NAME port=P`, flushes
+/// it (stdout may be the parent's pipe) and starts a thread that calls the server's
+/// [`StopFn`] when a signal arrives. Returns what `serve` returned.
+pub fn run_server<T>(
+    cpu: Option<usize>,
     key: &str,
     name: &str,
-    serve: impl FnOnce(OnReady) -> io::Result<()>,
-) -> Result<(), String> {
+    serve: impl FnOnce(OnReady) -> io::Result<T>,
+) -> Result<T, String> {
     let signals =
         sys::StopSignals::block().map_err(|e| format!("cannot block SIGTERM/SIGINT: {e}"))?;
-    harness::pin_to_cpu(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+    if let Some(cpu) = cpu {
+        harness::pin_to_cpu(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+    }
     let line = Fields::new().with(key, name);
     let on_ready: OnReady = Box::new(move |port, stop| {
         println!("{}", line.with("port", port));
@@ -87,15 +89,25 @@ impl ServerProcess {
             name: name.to_string(),
             waited: false,
         };
-        // The ready line carries the port. EOF instead means the server died (its reason is
-        // already on stderr); dropping `proc` then reaps it.
-        let mut line = String::new();
-        if let Some(out) = proc.stdout.as_mut() {
-            let _ = out.read_line(&mut line);
-        }
-        proc.port = Fields::parse(&line)
-            .and_then(|f| f.get("port").and_then(|p| p.parse().ok()))
-            .ok_or_else(|| format!("the {name} server did not start: {line:?}"))?;
+        // The ready line carries the port. Lines before it that carry none are a library's
+        // own banner (Kettle's `run_app_workers` prints where it serves) and are skipped. EOF
+        // instead means the server died (its reason is already on stderr); dropping `proc`
+        // then reaps it.
+        let mut skipped = Vec::new();
+        let port = loop {
+            let mut line = String::new();
+            match proc.stdout.as_mut().map(|out| out.read_line(&mut line)) {
+                Some(Ok(n)) if n > 0 => {}
+                _ => break None,
+            }
+            let port = Fields::parse(&line).and_then(|f| f.get("port")?.parse().ok());
+            if port.is_some() {
+                break port;
+            }
+            skipped.push(line);
+        };
+        proc.port =
+            port.ok_or_else(|| format!("the {name} server did not start: {:?}", skipped.concat()))?;
         // Listening implies accepting (the backlog takes the connection), but check once so
         // that a server that cannot serve fails here, with a clear message.
         let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, proc.port);
@@ -228,6 +240,28 @@ pub fn check_cpus(server_cpu: usize, client_cpu: usize) -> Result<(), ExitCode> 
     Ok(())
 }
 
+/// A goal for a median figure or a ratio of two: a `target` line's bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// A rate: it must reach this.
+    AtLeast(f64),
+    /// A cost: it must not exceed this.
+    AtMost(f64),
+}
+
+impl Bound {
+    /// `at_least=B met=yes` (or `at_most=B`, `met=no`) for `value` as printed; a value that is
+    /// not a finite number (`nan`: a median missing) never meets it.
+    pub fn judge(self, value: &str) -> String {
+        let value = value.parse::<f64>().ok().filter(|r| r.is_finite());
+        let (word, limit, met) = match self {
+            Bound::AtLeast(b) => ("at_least", b, value.is_some_and(|r| r >= b)),
+            Bound::AtMost(b) => ("at_most", b, value.is_some_and(|r| r <= b)),
+        };
+        format!("{word}={limit} met={}", if met { "yes" } else { "no" })
+    }
+}
+
 /// Measures every server `runs` times, alternating (a, b, c, a, b, c, ...) so that slow drift in
 /// the machine hits all alike, with progress and each line on stderr meanwhile. Returns the
 /// lines grouped by server, in the order of `servers`; stops at the first failed run.
@@ -287,6 +321,14 @@ mod tests {
 
     fn strings(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn bounds() {
+        assert_eq!(Bound::AtLeast(1.1).judge("1.100"), "at_least=1.1 met=yes");
+        assert_eq!(Bound::AtLeast(1.0).judge("0.999"), "at_least=1 met=no");
+        assert_eq!(Bound::AtMost(1.05).judge("1.050"), "at_most=1.05 met=yes");
+        assert_eq!(Bound::AtMost(0.1).judge("nan"), "at_most=0.1 met=no");
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The few raw system calls the network benchmarks (`echo`, `http-hello`) need beyond `std`: an
-//! epoll set and an eventfd for the runtime-free floor servers and the echo load generator,
-//! signal masks for a clean stop, and CPU times (another process's, this one's, and that of
-//! this process's reaped children). Each `unsafe` block is a single FFI call on values it owns.
+//! epoll set and an eventfd for the runtime-free floor servers and the echo load generator, a
+//! listener that shares its port (`SO_REUSEPORT`) for the floor's workers, signal masks for a
+//! clean stop, and CPU times (another process's, this one's, and that of this process's
+//! reaped children). Each `unsafe` block is a single FFI call on values it owns.
 
 use std::io;
+use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -121,6 +123,61 @@ impl AsRawFd for EventFd {
     }
 }
 
+/// A non-blocking, close-on-exec TCP listener on `addr` with `SO_REUSEPORT` (and
+/// `SO_REUSEADDR`): several such listeners, in one process, may bind the same port, and the
+/// kernel then spreads incoming connections among them by a hash of their addresses. Port 0
+/// picks a free port; bind the others to the port the first one got.
+pub fn reuseport_listener(addr: SocketAddrV4) -> io::Result<std::net::TcpListener> {
+    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket takes no pointers; a non-negative result is a new fd we own.
+    let fd = unsafe { libc::socket(libc::AF_INET, flags, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by the kernel and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        // SAFETY: reads one c_int from a live local, its size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*addr.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: reads one sockaddr_in from a live local, its size given.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: listen takes no pointers.
+    if unsafe { libc::listen(fd.as_raw_fd(), 1024) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::net::TcpListener::from(fd))
+}
+
 /// SIGTERM and SIGINT, the signals that stop a server.
 pub struct StopSignals {
     set: libc::sigset_t,
@@ -157,6 +214,30 @@ impl StopSignals {
         }
         Ok(sig)
     }
+}
+
+/// Unblocks `sig` on the calling thread alone and raises it there, so that the process's
+/// handler for it runs on this thread before this returns. It hands a signal that
+/// [`StopSignals::wait`] took on to a library that catches it with a handler of its own
+/// (Kettle's `run_app_workers`), while every other thread keeps it blocked.
+#[cfg(any(test, feature = "kettle-workers"))]
+pub fn raise_unblocked(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: sigset_t is plain data that sigemptyset initialises; pthread_sigmask reads it
+    // (the old mask is not asked for).
+    let rc = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: raise takes no pointers.
+    if unsafe { libc::raise(sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Sends SIGTERM to `pid`.
@@ -246,6 +327,41 @@ mod tests {
         assert_eq!(parse_stat_cpu_ticks(stat), Some(135));
         assert_eq!(parse_stat_cpu_ticks("4242 (x) S 1 2"), None);
         assert_eq!(ticks_to_duration(135, 100), Duration::from_millis(1350));
+    }
+
+    #[test]
+    fn reuseport_listeners_share_a_port() {
+        use std::net::Ipv4Addr;
+        let first = reuseport_listener(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = reuseport_listener(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).unwrap();
+        assert_eq!(second.local_addr().unwrap().port(), port);
+        std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // A plain bind (no SO_REUSEPORT) of the same port is refused.
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
+    }
+
+    /// What `http-server` does to stop Kettle's multi-worker server: a thread with the signal
+    /// blocked unblocks it for itself and raises it, and Kettle's handler sees it.
+    #[test]
+    fn a_raised_signal_reaches_kettles_handler() {
+        use kettle::signal::{Signals, SIGUSR2};
+        kettle::run(async {
+            let mut signals = Signals::new(&[SIGUSR2]).unwrap();
+            std::thread::spawn(|| {
+                // SAFETY: as in StopSignals::block.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, SIGUSR2);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                }
+                raise_unblocked(SIGUSR2).unwrap();
+            })
+            .join()
+            .unwrap();
+            assert_eq!(signals.recv().await.unwrap(), SIGUSR2);
+        });
     }
 
     #[test]

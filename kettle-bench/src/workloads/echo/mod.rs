@@ -314,7 +314,7 @@ pub fn run(command: Command) -> ExitCode {
 
 fn run_server(args: &ServerArgs) -> ExitCode {
     let server = args.server;
-    let served = netbench::run_server(args.cpu, "runtime", server.name(), |on_ready| {
+    let served = netbench::run_server(Some(args.cpu), "runtime", server.name(), |on_ready| {
         server::serve(server, args.port, on_ready)
     });
     match served {

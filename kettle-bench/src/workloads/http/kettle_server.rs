@@ -11,9 +11,14 @@
 //!   write). Its distance to the `epoll` floor is what the event loop, tasks and sockets cost;
 //!   the distance from it to `kettle` is what the framework costs.
 //!
-//! Both functions have the signature every server in this workload has: serve on 127.0.0.1:PORT
-//! (0 picks a free port), call `on_ready` with the actual port and a stop function once
-//! listening, and return when stopped.
+//! * [`serve_workers`], measured as **`kettle`** and **`kettle-1w`** in `http-hello --workers
+//!   N`: the same application on N event loops (and on one), through
+//!   `kettle::web::run_app_workers`, counting the requests of each worker. It needs the
+//!   `kettle-workers` cargo feature; without it, it returns an `Unsupported` error.
+//!
+//! The functions have the signature every server in this workload has: serve on
+//! 127.0.0.1:PORT (0 picks a free port), call `on_ready` with the actual port and a stop
+//! function once listening, and return when stopped.
 
 use std::cell::RefCell;
 use std::io;
@@ -58,6 +63,104 @@ pub fn serve_with(
     lp.run_until_complete(runner.shutdown());
     lp.close().map_err(io::Error::other)?;
     ran.map_err(io::Error::other)
+}
+
+/// Whether this build has [`serve_workers`] (the `kettle-workers` feature).
+pub const HAS_WORKERS: bool = cfg!(feature = "kettle-workers");
+
+/// The Kettle web-framework server on `workers` event loops: `kettle::web::run_app_workers`
+/// with `ServerOptions::default().workers(workers)`, each loop's `Application` mapping `GET /`
+/// as [`serve`]'s does and counting its requests per worker (by `kettle::worker_index()`).
+/// Returns those counts once stopped.
+///
+/// `run_app_workers` binds the port itself, says where only in its banner, and stops on
+/// SIGINT or SIGTERM, caught by its own handler. So a free port is picked here first (for
+/// port 0: bound and released, which another process could take in between, but nothing else
+/// here binds ports); the server runs on a thread of its own while this one waits until the
+/// port accepts, and only then reports ready. `http-server` blocks SIGTERM and takes it on
+/// its signal thread; the stop function passes it on by raising it on that thread with the
+/// signal unblocked, so the server's handler sees it as it would see a signal from outside.
+#[cfg(feature = "kettle-workers")]
+pub fn serve_workers(
+    port: u16,
+    workers: usize,
+    on_ready: impl FnOnce(u16, StopFn),
+) -> io::Result<Vec<u64>> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use kettle::web::{run_app_workers, Application, Request, Response, ServerOptions};
+
+    let port = match port {
+        0 => std::net::TcpListener::bind(localhost(0))?
+            .local_addr()?
+            .port(),
+        p => p,
+    };
+    let per_worker: Arc<[AtomicU64]> = (0..workers).map(|_| AtomicU64::new(0)).collect();
+    let counts = per_worker.clone();
+    let factory = move |_worker: usize| {
+        let counts = counts.clone();
+        let mut app = Application::new();
+        app.router().add_get("/", move |_req: Request| {
+            count_answered(1);
+            if let Some(count) = kettle::worker_index().and_then(|i| counts.get(i)) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            async { Response::static_text("Hello, World!") }
+        });
+        app
+    };
+    let options = ServerOptions::default().workers(workers);
+    let server = std::thread::Builder::new()
+        .name("kettle-workers".into())
+        .spawn(move || run_app_workers(factory, "127.0.0.1", port, options))?;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(localhost(port)).is_err() {
+        if server.is_finished() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("run_app_workers did not accept on port {port} within 10 s"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !server.is_finished() {
+        on_ready(
+            port,
+            Box::new(|| {
+                if let Err(e) = crate::sys::raise_unblocked(libc::SIGTERM) {
+                    eprintln!("kettle-bench: cannot pass SIGTERM on to the server: {e}");
+                }
+            }),
+        );
+    }
+    server
+        .join()
+        .map_err(|_| io::Error::other("run_app_workers panicked"))??;
+    Ok(per_worker
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect())
+}
+
+/// [`serve_workers`] in a build without the `kettle-workers` feature: an `Unsupported` error.
+#[cfg(not(feature = "kettle-workers"))]
+pub fn serve_workers(
+    _port: u16,
+    _workers: usize,
+    _on_ready: impl FnOnce(u16, StopFn),
+) -> io::Result<Vec<u64>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this kettle-bench was built without the `kettle-workers` feature \
+         (kettle::web::run_app_workers)",
+    ))
 }
 
 /// Kettle's runtime without the framework (`kettle-raw`): see the module docs.

@@ -3,14 +3,20 @@
 //!
 //! Like `echo`, it needs two processes on two cores, so it has its own commands:
 //!
-//! * `http-server --port P --server NAME [--cpu C]` serves on 127.0.0.1:P until SIGTERM or
-//!   SIGINT, then prints `server=NAME answered=N` (the requests it answered) and exits with
-//!   status 0. Port 0 picks a free port. Once it listens it prints `server=NAME port=P`.
+//! * `http-server --port P --server NAME [--workers N] [--cpu C]` serves on 127.0.0.1:P until
+//!   SIGTERM or SIGINT, then prints `server=NAME answered=N` (the requests it answered) and
+//!   exits with status 0. Port 0 picks a free port. Once it listens it prints
+//!   `server=NAME port=P`. With `--workers N` it runs the server's N-worker form
+//!   ([`serve_workers`]), unpinned unless `--cpu` is given, and adds `per_worker=a,b,...` to
+//!   its exit line.
 //! * `http-hello [--runs K] [--secs S] [--conns N] [--pipeline D] [--warmup S] [--server ...]
 //!   [--server-cpu C] [--client-cpu C]` starts each server in a child pinned to the server
 //!   core, puts `taskset -c CLIENT wrk -t1 -cN -dSs --latency` on it from the client core
 //!   ([`wrk`]; with `--pipeline D` above 1, a Lua script sends D requests per write), and
 //!   prints a line per run, the median per server, `ratio` lines and rankings.
+//! * `http-hello --workers N` with N above 1 is issue 11's multi-core comparison instead: every
+//!   server with N workers (and Kettle's also with one, as `kettle-1w`), nothing pinned, under
+//!   `wrk -tN -c128`; see [`workers`].
 //!
 //! The servers, all answering with the same status, headers and body ([`response`]):
 //!
@@ -44,6 +50,7 @@ pub mod hyper_server;
 pub mod kettle_server;
 pub mod response;
 pub mod tokio_io;
+mod workers;
 pub mod wrk;
 
 use std::io;
@@ -56,16 +63,26 @@ use crate::netbench::{self, fail, OnReady, ServerProcess};
 use crate::sys;
 
 /// The usage lines for the two commands.
-pub const USAGE: &str = "  http-server --port P --server kettle-raw|hyper|actix|epoll [--cpu C]
+pub const USAGE: &str =
+    "  http-server --port P --server kettle|kettle-raw|hyper|actix|epoll [--workers W]
+              [--cpu C]
                 HTTP server on 127.0.0.1:P (0: any free port) answering GET / with 200
-                \"Hello, World!\" until SIGTERM/SIGINT
+                \"Hello, World!\" until SIGTERM/SIGINT; --workers W: its W-worker form (not
+                kettle-raw), not pinned unless --cpu is given
   http-hello [--runs K] [--secs S] [--conns N] [--pipeline D] [--warmup S]
              [--server all|NAME[,NAME...]] [--server-cpu C] [--client-cpu C]
                 each server in a child on one core, wrk on another (`wrk -t1 -cN -dSs`, D
                 requests per write); server CPU per request, req/s, p99; medians, ratios
                 defaults: --runs 5 --secs 10 --conns 64 --pipeline 1 --warmup 1 (seconds of
                 wrk before each measured run), servers on CPU 0, wrk on CPU 1; needs wrk
-                (Debian: apt-get install wrk) and taskset";
+                (Debian: apt-get install wrk) and taskset
+  http-hello --workers W [--runs K] [--secs S] [--conns N] [--pipeline D] [--warmup S]
+             [--server all|NAME[,NAME...]]
+                W above 1: every server with W workers (kettle: run_app_workers, kettle-1w:
+                the same with one worker, hyper on tokio multi_thread, actix, epoll: W loops
+                on SO_REUSEPORT listeners), servers and `wrk -tW -cN` unpinned; requests per
+                worker and their imbalance; ratios of kettle to each, issue 11's targets
+                (kettle and kettle-1w need the kettle-workers feature); --conns default 128";
 
 /// Per-connection read buffer of the hand-written servers: a batch of pipelined requests is
 /// always read in one call.
@@ -141,6 +158,29 @@ pub fn serve(server: Server, port: u16, on_ready: OnReady) -> io::Result<()> {
     }
 }
 
+/// [`serve`] in the server's multi-worker form, with `workers` workers (see [`workers`]):
+/// Kettle's framework on that many event loops, hyper on tokio's `multi_thread` runtime,
+/// actix with that many workers, the epoll floor with that many loops on `SO_REUSEPORT`
+/// listeners. Returns the requests each worker answered (a worker that answered none may be
+/// missing). `kettle-raw` has no such form: an `InvalidInput` error.
+pub fn serve_workers(
+    server: Server,
+    port: u16,
+    workers: usize,
+    on_ready: OnReady,
+) -> io::Result<Vec<u64>> {
+    match server {
+        Server::Kettle => kettle_server::serve_workers(port, workers, on_ready),
+        Server::Hyper => hyper_server::serve_workers(port, workers, on_ready),
+        Server::Actix => actix_server::serve_workers(port, workers, on_ready),
+        Server::Epoll => epoll_server::serve_workers(port, workers, on_ready),
+        Server::KettleRaw => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "kettle-raw has no multi-worker form",
+        )),
+    }
+}
+
 /// `http-server` arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerArgs {
@@ -148,8 +188,11 @@ pub struct ServerArgs {
     pub port: u16,
     /// Which server.
     pub server: Server,
-    /// The core to pin to.
-    pub cpu: usize,
+    /// The multi-worker form with this many workers ([`serve_workers`]); `None`: the
+    /// single-core server ([`serve`]).
+    pub workers: Option<usize>,
+    /// The core to pin to; `None`: not pinned (the default with `--workers`).
+    pub cpu: Option<usize>,
 }
 
 /// `http-hello` arguments.
@@ -192,12 +235,16 @@ pub enum Command {
     Server(ServerArgs),
     /// `http-hello`.
     Bench(BenchArgs),
+    /// `http-hello --workers N` with N above 1.
+    Workers(workers::BenchArgs),
 }
 
 /// One fd each in wrk and in the server; beyond this the run measures fd limits instead.
 const MAX_CONNS: usize = 10_000;
 /// Requests per write; wrk keeps the whole batch string per connection.
 const MAX_PIPELINE: usize = 256;
+/// Workers per server: threads, each with its own event loop.
+const MAX_WORKERS: usize = 256;
 
 /// Parses the command line if it is an http command: `None` if neither `http-hello` nor
 /// `http-server` appears among the arguments. Options may come before or after the command
@@ -215,7 +262,7 @@ pub fn parse(args: &[String]) -> Option<Result<Command, String>> {
 
 fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
     let allowed: &[&str] = match command {
-        "http-server" => &["--port", "--server", "--cpu"],
+        "http-server" => &["--port", "--server", "--workers", "--cpu"],
         _ => &[
             "--runs",
             "--secs",
@@ -223,6 +270,7 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
             "--pipeline",
             "--warmup",
             "--server",
+            "--workers",
             "--server-cpu",
             "--client-cpu",
         ],
@@ -264,10 +312,46 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
             None => return Err("`http-server` needs --server NAME".into()),
             Some(v) => Server::from_name(v)?,
         };
+        let workers = match get("--workers") {
+            None => None,
+            Some(_) => Some(int("--workers", 1, 1, MAX_WORKERS as u64)? as usize),
+        };
+        if workers.is_some() && server == Server::KettleRaw {
+            return Err("kettle-raw has no multi-worker form (--workers)".into());
+        }
+        let cpu = match (get("--cpu"), workers) {
+            (None, Some(_)) => None,
+            _ => Some(cpu("--cpu", 0)?),
+        };
         return Ok(Command::Server(ServerArgs {
             port,
             server,
-            cpu: cpu("--cpu", 0)?,
+            workers,
+            cpu,
+        }));
+    }
+
+    let runs = int("--runs", 5, 1, 1000)? as usize;
+    let secs = int("--secs", 10, 1, 3600)?;
+    let pipeline = int("--pipeline", 1, 1, MAX_PIPELINE as u64)? as usize;
+    let warmup = int("--warmup", 1, 0, 60)?;
+    let workers = int("--workers", 1, 1, MAX_WORKERS as u64)? as usize;
+    if workers > 1 {
+        for pinning in ["--server-cpu", "--client-cpu"] {
+            if get(pinning).is_some() {
+                return Err(format!(
+                    "{pinning} pins, and --workers {workers} runs servers and wrk unpinned"
+                ));
+            }
+        }
+        return Ok(Command::Workers(workers::BenchArgs {
+            runs,
+            workers,
+            entries: workers::entries(get("--server"))?,
+            conns: int("--conns", workers::CONNS as u64, 1, MAX_CONNS as u64)? as usize,
+            secs,
+            pipeline,
+            warmup,
         }));
     }
 
@@ -286,12 +370,12 @@ fn parse_command(command: &str, args: &[&String]) -> Result<Command, String> {
         }
     };
     Ok(Command::Bench(BenchArgs {
-        runs: int("--runs", 5, 1, 1000)? as usize,
+        runs,
         servers,
         conns: int("--conns", 64, 1, MAX_CONNS as u64)? as usize,
-        secs: int("--secs", 10, 1, 3600)?,
-        pipeline: int("--pipeline", 1, 1, MAX_PIPELINE as u64)? as usize,
-        warmup: int("--warmup", 1, 0, 60)?,
+        secs,
+        pipeline,
+        warmup,
         server_cpu: cpu("--server-cpu", 0)?,
         client_cpu: cpu("--client-cpu", 1)?,
     }))
@@ -303,20 +387,28 @@ pub fn run(command: Command) -> ExitCode {
         Command::Help => ExitCode::SUCCESS,
         Command::Server(args) => run_server(&args),
         Command::Bench(args) => bench(&args),
+        Command::Workers(args) => workers::bench(&args),
     }
 }
 
 fn run_server(args: &ServerArgs) -> ExitCode {
     let server = args.server;
     let served = netbench::run_server(args.cpu, "server", server.name(), |on_ready| {
-        serve(server, args.port, on_ready)
+        match args.workers {
+            None => serve(server, args.port, on_ready).map(|()| None),
+            Some(n) => serve_workers(server, args.port, n, on_ready).map(Some),
+        }
     });
     match served {
-        Ok(()) => {
+        Ok(per_worker) => {
             // The parent compares this with what wrk counted.
-            let total = Fields::new()
+            let mut total = Fields::new()
                 .with("server", server.name())
                 .with("answered", response::answered());
+            if let Some(counts) = per_worker {
+                let counts: Vec<String> = counts.iter().map(u64::to_string).collect();
+                total.push("per_worker", counts.join(","));
+            }
             println!("{total}");
             ExitCode::SUCCESS
         }
@@ -331,13 +423,14 @@ struct Tools {
 }
 
 impl Tools {
-    /// Checks that wrk and taskset are installed and writes the script.
-    fn prepare(args: &BenchArgs) -> Result<Tools, String> {
+    /// Checks that wrk and taskset are installed and writes the script for `pipeline`
+    /// requests per write.
+    fn prepare(pipeline: usize) -> Result<Tools, String> {
         check_wrk("http-hello")?;
-        let script = if args.pipeline > 1 {
-            let text = wrk::pipeline_script(args.pipeline);
+        let script = if pipeline > 1 {
+            let text = wrk::pipeline_script(pipeline);
             Some(
-                wrk::TempFile::create("kettle-bench-pipeline", &args.pipeline.to_string(), &text)
+                wrk::TempFile::create("kettle-bench-pipeline", &pipeline.to_string(), &text)
                     .map_err(|e| format!("cannot write the wrk script: {e}"))?,
             )
         } else {
@@ -365,13 +458,23 @@ pub(crate) fn check_wrk(workload: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One `taskset -c CPU wrk ARGS` run, pinned to the client core `cpu`; its report. Prints the
-/// command line.
-pub(crate) fn run_wrk(cpu: usize, wrk_args: &[String]) -> Result<wrk::Report, String> {
-    let cpu = cpu.to_string();
-    eprintln!("  taskset -c {cpu} wrk {}", wrk_args.join(" "));
-    let output = std::process::Command::new("taskset")
-        .args(["-c", &cpu, "wrk"])
+/// One `taskset -c CPU wrk ARGS` run, pinned to the client core `cpu` (or a plain `wrk ARGS`
+/// run without one); its report. Prints the command line.
+pub(crate) fn run_wrk(cpu: Option<usize>, wrk_args: &[String]) -> Result<wrk::Report, String> {
+    let mut command = match cpu {
+        Some(cpu) => {
+            let cpu = cpu.to_string();
+            eprintln!("  taskset -c {cpu} wrk {}", wrk_args.join(" "));
+            let mut c = std::process::Command::new("taskset");
+            c.args(["-c", &cpu, "wrk"]);
+            c
+        }
+        None => {
+            eprintln!("  wrk {}", wrk_args.join(" "));
+            std::process::Command::new("wrk")
+        }
+    };
+    let output = command
         .args(wrk_args)
         .stdin(Stdio::null())
         .output()
@@ -406,11 +509,11 @@ pub(crate) struct Measured {
 
 impl Measured {
     /// Loads the server `proc`: an unmeasured wrk run with `warmup` (if any), then the
-    /// measured one with `measured`, both pinned to `client_cpu`, reading the server's and
-    /// wrk's CPU times just before and just after the latter.
+    /// measured one with `measured`, both pinned to `client_cpu` (if given), reading the
+    /// server's and wrk's CPU times just before and just after the latter.
     pub(crate) fn load(
         proc: &ServerProcess,
-        client_cpu: usize,
+        client_cpu: Option<usize>,
         warmup: Option<&[String]>,
         measured: &[String],
     ) -> Result<Measured, String> {
@@ -518,11 +621,11 @@ fn measure(server: Server, args: &BenchArgs, tools: &Tools) -> Result<Fields, St
     .to_vec();
     let proc = ServerProcess::start(server.name(), &server_args)?;
     let script = tools.script.as_ref().map(|s| s.path());
-    let wrk_args = |secs| wrk::args(args.conns, secs, proc.port(), script);
+    let wrk_args = |secs| wrk::args(1, args.conns, secs, proc.port(), script);
     let warmup = (args.warmup > 0).then(|| wrk_args(args.warmup));
     let measured = Measured::load(
         &proc,
-        args.client_cpu,
+        Some(args.client_cpu),
         warmup.as_deref(),
         &wrk_args(args.secs),
     )?;
@@ -558,10 +661,23 @@ fn ratio_pairs(present: &[Server]) -> Vec<(Server, Server)> {
     pairs
 }
 
-/// The servers ordered best first by the median `key` (`lower_is_better` for costs and
-/// latencies), as `rank key=KEY best_first=a,b,c`.
-fn rank_line(medians: &[(Server, Fields)], key: &str, lower_is_better: bool) -> String {
-    let mut ranked: Vec<(f64, Server)> = medians
+/// `ratio A/B ...`: the median server CPU per request, req/s and p99 of `a` over `b`'s, then
+/// `about` (what the run was).
+fn ratio_line(a: (&str, &Fields), b: (&str, &Fields), about: &Fields) -> String {
+    format!(
+        "ratio {}/{} server_cpu_us_per_req={} req_per_s={} p99_us={} {about}",
+        a.0,
+        b.0,
+        harness::ratio(a.1, b.1, "server_cpu_us_per_req"),
+        harness::ratio(a.1, b.1, "req_per_s"),
+        harness::ratio(a.1, b.1, "p99_us"),
+    )
+}
+
+/// The servers (by name) ordered best first by the median `key` (`lower_is_better` for costs
+/// and latencies), as `rank key=KEY best_first=a,b,c`.
+fn rank_line(medians: &[(&str, Fields)], key: &str, lower_is_better: bool) -> String {
+    let mut ranked: Vec<(f64, &str)> = medians
         .iter()
         .filter_map(|(s, f)| f.get(key)?.parse::<f64>().ok().map(|v| (v, *s)))
         .collect();
@@ -573,15 +689,40 @@ fn rank_line(medians: &[(Server, Fields)], key: &str, lower_is_better: bool) -> 
             order.reverse()
         }
     });
-    let names: Vec<&str> = ranked.iter().map(|(_, s)| s.name()).collect();
+    let names: Vec<&str> = ranked.iter().map(|(_, s)| *s).collect();
     format!("rank key={key} best_first={}", names.join(","))
+}
+
+/// The three rank lines: server CPU per request, req/s, p99.
+fn print_ranks(medians: &[(&str, Fields)]) {
+    println!("{}", rank_line(medians, "server_cpu_us_per_req", true));
+    println!("{}", rank_line(medians, "req_per_s", false));
+    println!("{}", rank_line(medians, "p99_us", true));
+}
+
+/// Reports (on stderr) the runs in which wrk saw errors; true if there were none.
+fn no_wrk_errors(lines: &[Vec<Fields>]) -> bool {
+    let with_errors: Vec<String> = lines
+        .iter()
+        .flatten()
+        .filter(|l| l.get("wrk_errors").is_some_and(|e| e != "0"))
+        .map(|l| l.to_string())
+        .collect();
+    if with_errors.is_empty() {
+        return true;
+    }
+    eprintln!("kettle-bench: wrk reported errors (timeouts, socket errors or non-2xx) in:");
+    for l in with_errors {
+        eprintln!("  {l}");
+    }
+    false
 }
 
 fn bench(args: &BenchArgs) -> ExitCode {
     if let Err(code) = netbench::check_cpus(args.server_cpu, args.client_cpu) {
         return code;
     }
-    let tools = match Tools::prepare(args) {
+    let tools = match Tools::prepare(args.pipeline) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
@@ -602,42 +743,22 @@ fn bench(args: &BenchArgs) -> ExitCode {
         .zip(netbench::print_with_medians(&lines))
         .collect();
     let median_of = |s: Server| medians.iter().find(|(m, _)| *m == s).map(|(_, f)| f);
+    let about = Fields::new()
+        .with("workload", "http-hello")
+        .with_all(args.params());
     for (a, b) in ratio_pairs(&args.servers) {
         if let (Some(ma), Some(mb)) = (median_of(a), median_of(b)) {
-            println!(
-                "ratio {}/{} server_cpu_us_per_req={} req_per_s={} p99_us={} {}",
-                a.name(),
-                b.name(),
-                harness::ratio(ma, mb, "server_cpu_us_per_req"),
-                harness::ratio(ma, mb, "req_per_s"),
-                harness::ratio(ma, mb, "p99_us"),
-                Fields::new()
-                    .with("workload", "http-hello")
-                    .with_all(args.params())
-            );
+            println!("{}", ratio_line((a.name(), ma), (b.name(), mb), &about));
         }
     }
     if medians.len() > 1 {
-        println!("{}", rank_line(&medians, "server_cpu_us_per_req", true));
-        println!("{}", rank_line(&medians, "req_per_s", false));
-        println!("{}", rank_line(&medians, "p99_us", true));
+        let named: Vec<(&str, Fields)> =
+            medians.iter().map(|(s, f)| (s.name(), f.clone())).collect();
+        print_ranks(&named);
     }
 
-    let mut ok = netbench::consistent(&lines);
-    let with_errors: Vec<String> = lines
-        .iter()
-        .flatten()
-        .filter(|l| l.get("wrk_errors").is_some_and(|e| e != "0"))
-        .map(|l| l.to_string())
-        .collect();
-    if !with_errors.is_empty() {
-        eprintln!("kettle-bench: wrk reported errors (timeouts, socket errors or non-2xx) in:");
-        for l in with_errors {
-            eprintln!("  {l}");
-        }
-        ok = false;
-    }
-    if ok {
+    let consistent = netbench::consistent(&lines);
+    if no_wrk_errors(&lines) && consistent {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -676,7 +797,8 @@ mod tests {
             Command::Server(ServerArgs {
                 port: 0,
                 server: Server::Hyper,
-                cpu: 0
+                workers: None,
+                cpu: Some(0),
             })
         );
         assert_eq!(
@@ -684,9 +806,56 @@ mod tests {
             Command::Server(ServerArgs {
                 port: 8080,
                 server: Server::KettleRaw,
-                cpu: 1
+                workers: None,
+                cpu: Some(1),
             })
         );
+        // Workers run unpinned unless a core is given.
+        assert_eq!(
+            ok("http-server --port 0 --server actix --workers 2"),
+            Command::Server(ServerArgs {
+                port: 0,
+                server: Server::Actix,
+                workers: Some(2),
+                cpu: None,
+            })
+        );
+        match ok("http-server --port 0 --server kettle --workers 1 --cpu 1") {
+            Command::Server(a) => assert_eq!((a.workers, a.cpu), (Some(1), Some(1))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn workers_bench_args() {
+        use workers::Entry;
+        match ok("http-hello --workers 2 --runs 3 --secs 5 --server hyper,actix,epoll") {
+            Command::Workers(w) => assert_eq!(
+                w,
+                workers::BenchArgs {
+                    runs: 3,
+                    workers: 2,
+                    entries: vec![Entry::Hyper, Entry::Actix, Entry::Epoll],
+                    conns: 128,
+                    secs: 5,
+                    pipeline: 1,
+                    warmup: 1,
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        match ok("--workers=4 http-hello --conns 256 --pipeline 16") {
+            Command::Workers(w) => {
+                assert_eq!((w.workers, w.conns, w.pipeline, w.runs), (4, 256, 16, 5));
+                assert_eq!(w.entries, workers::entries(None).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        // One worker is the single-core comparison, pinned as ever.
+        assert!(matches!(
+            ok("http-hello --workers 1 --server-cpu 1"),
+            Command::Bench(BenchArgs { server_cpu: 1, .. })
+        ));
     }
 
     #[test]
@@ -732,6 +901,13 @@ mod tests {
             "http-hello --server all,hyper",
             "http-hello --port 8080",
             "http-hello extra",
+            "http-server --port 0 --server kettle-raw --workers 2",
+            "http-server --port 0 --server hyper --workers 0",
+            "http-hello --workers 0",
+            "http-hello --workers 2 --server-cpu 0",
+            "http-hello --workers 2 --client-cpu 1",
+            "http-hello --workers 2 --server kettle-raw",
+            "http-hello --workers 2 --server hyper,hyper",
         ] {
             assert!(
                 matches!(parse_str(bad), Some(Err(_))),
@@ -768,7 +944,7 @@ mod tests {
         );
         assert!(ratio_pairs(&[Hyper, Actix]).is_empty());
 
-        let m = |s: Server, v: &str| (s, Fields::parse(&format!("x={v}")).unwrap());
+        let m = |s: Server, v: &str| (s.name(), Fields::parse(&format!("x={v}")).unwrap());
         let medians = [m(Hyper, "2.0"), m(Epoll, "1.0"), m(Actix, "3.5")];
         assert_eq!(
             rank_line(&medians, "x", true),
@@ -894,32 +1070,70 @@ mod tests {
             let (port, stop) = ready_rx
                 .recv_timeout(Duration::from_secs(10))
                 .unwrap_or_else(|_| panic!("{server:?} did not start"));
-
-            let mut c = Client::connect(port);
-            c.stream.write_all(REQUEST).unwrap();
-            c.expect_hello(server);
-
-            let sixteen = REQUEST.repeat(16);
-            c.stream.write_all(&sixteen).unwrap();
-            for _ in 0..16 {
-                c.expect_hello(server);
-            }
-
-            let cut = REQUEST.len() - 2;
-            c.stream.write_all(&REQUEST[..cut]).unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-            c.stream.write_all(&REQUEST[cut..]).unwrap();
-            c.expect_hello(server);
-            c.expect_silence(server);
-
-            let mut second = Client::connect(port);
-            second.stream.write_all(REQUEST).unwrap();
-            second.expect_hello(server);
-
+            exchange_exactly(server, port);
             stop();
             thread.join().unwrap().unwrap();
             // Other tests' servers may count too, so only a lower bound holds here.
             assert!(response::answered() - before >= 19, "{server:?}");
         }
+    }
+
+    /// The same of every multi-worker form with two workers (Kettle's when built with
+    /// `kettle-workers`), which also report how many requests their workers answered.
+    #[test]
+    fn every_multi_worker_server_answers_exactly() {
+        let kettle = kettle_server::HAS_WORKERS.then_some(Server::Kettle);
+        for server in [Server::Hyper, Server::Actix, Server::Epoll]
+            .into_iter()
+            .chain(kettle)
+        {
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                serve_workers(
+                    server,
+                    0,
+                    2,
+                    Box::new(move |port, stop| ready_tx.send((port, stop)).unwrap()),
+                )
+            });
+            let (port, stop) = ready_rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{server:?} did not start"));
+            exchange_exactly(server, port);
+            stop();
+            let per_worker = thread.join().unwrap().unwrap();
+            // hyper's and actix's counts are per thread of the process, other tests' included;
+            // the floor's and Kettle's are the server's own.
+            if matches!(server, Server::Epoll | Server::Kettle) {
+                assert_eq!(per_worker.len(), 2, "{server:?}");
+                assert_eq!(per_worker.iter().sum::<u64>(), 19, "{server:?}");
+            } else {
+                assert!(per_worker.iter().sum::<u64>() >= 19, "{server:?}");
+            }
+        }
+    }
+
+    /// The exchanges of [`every_server_answers_exactly`] with the server on `port`.
+    fn exchange_exactly(server: Server, port: u16) {
+        let mut c = Client::connect(port);
+        c.stream.write_all(REQUEST).unwrap();
+        c.expect_hello(server);
+
+        let sixteen = REQUEST.repeat(16);
+        c.stream.write_all(&sixteen).unwrap();
+        for _ in 0..16 {
+            c.expect_hello(server);
+        }
+
+        let cut = REQUEST.len() - 2;
+        c.stream.write_all(&REQUEST[..cut]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        c.stream.write_all(&REQUEST[cut..]).unwrap();
+        c.expect_hello(server);
+        c.expect_silence(server);
+
+        let mut second = Client::connect(port);
+        second.stream.write_all(REQUEST).unwrap();
+        second.expect_hello(server);
     }
 }

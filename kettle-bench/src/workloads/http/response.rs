@@ -13,7 +13,9 @@
 //! Hello, World!
 //! ```
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The body.
@@ -146,6 +148,48 @@ pub fn answered() -> u64 {
     ANSWERED.load(Ordering::Relaxed)
 }
 
+thread_local! {
+    /// This thread's count for [`count_answered_on_thread`], registered in [`PER_THREAD`] by
+    /// the thread's first count.
+    static THREAD_ANSWERED: Cell<Option<&'static AtomicU64>> = const { Cell::new(None) };
+}
+
+/// Every thread's counter that has counted, in the order they first did. A counter is leaked
+/// on purpose: a server process has a few threads, and the count must outlive each of them
+/// until the process prints it on exit.
+static PER_THREAD: Mutex<Vec<&'static AtomicU64>> = Mutex::new(Vec::new());
+
+/// Counts `n` answered requests as [`count_answered`] does, and also for the calling thread:
+/// how the multi-worker anchors (hyper on tokio `multi_thread`, actix with several workers, the
+/// epoll floor's threads) count per worker, since each of their workers is a thread and
+/// nothing else names it. The single-core servers do not pay for this.
+pub fn count_answered_on_thread(n: u64) {
+    count_answered(n);
+    THREAD_ANSWERED.with(|mine| {
+        let counter = mine.get().unwrap_or_else(|| {
+            let counter: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(0)));
+            PER_THREAD
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(counter);
+            mine.set(Some(counter));
+            counter
+        });
+        counter.fetch_add(n, Ordering::Relaxed);
+    });
+}
+
+/// What [`count_answered_on_thread`] counted, per thread, in the order the threads first
+/// counted. A thread that never answered has no entry.
+pub fn per_thread_answered() -> Vec<u64> {
+    PER_THREAD
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +206,20 @@ mod tests {
         let mut out = Vec::new();
         r.append(3, &mut out);
         assert_eq!(out.len(), 3 * RESPONSE_LEN);
+    }
+
+    #[test]
+    fn counts_per_thread() {
+        let before = answered();
+        let threads: Vec<_> = [3u64, 5]
+            .into_iter()
+            .map(|n| std::thread::spawn(move || (0..n).for_each(|_| count_answered_on_thread(1))))
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        // Other tests count too, so only what these two threads added is certain.
+        assert!(answered() - before >= 8);
+        let counts = per_thread_answered();
+        assert!(counts.contains(&3) && counts.contains(&5), "{counts:?}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! wrk is the load generator the issue asks for (Debian's `wrk` package, 4.1). It runs as
 //! `taskset -c CLIENT wrk -t1 -cN -dSs --latency [-s SCRIPT] http://127.0.0.1:P/`, or for
-//! `https-hello` with an `https://` URL and perhaps `-H "Connection: close"`.
+//! `https-hello` with an `https://` URL and perhaps `-H "Connection: close"`; `http-hello
+//! --workers W` runs `wrk -tW` unpinned instead.
 //!
 //! What its numbers mean here:
 //!
@@ -78,10 +79,18 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// The wrk command line (without `taskset`) for `conns` connections for `secs` seconds
-/// against 127.0.0.1:`port`, with the pipelining script if given.
-pub fn args(conns: usize, secs: u64, port: u16, script: Option<&std::path::Path>) -> Vec<String> {
+/// The wrk command line (without `taskset`) for `threads` threads sharing `conns`
+/// connections for `secs` seconds against 127.0.0.1:`port`, with the pipelining script if
+/// given.
+pub fn args(
+    threads: usize,
+    conns: usize,
+    secs: u64,
+    port: u16,
+    script: Option<&std::path::Path>,
+) -> Vec<String> {
     command(
+        threads,
         conns,
         secs,
         &format!("http://127.0.0.1:{port}/"),
@@ -90,10 +99,12 @@ pub fn args(conns: usize, secs: u64, port: u16, script: Option<&std::path::Path>
     )
 }
 
-/// The wrk command line (without `taskset`) for `conns` connections for `secs` seconds against
-/// `url` (`https://` makes wrk speak TLS, through the OpenSSL it links), adding each of
-/// `headers` (`Name: value`) to every request, with a Lua script if given.
+/// The wrk command line (without `taskset`) for `threads` threads sharing `conns` connections
+/// for `secs` seconds against `url` (`https://` makes wrk speak TLS, through the OpenSSL it
+/// links), adding each of `headers` (`Name: value`) to every request, with a Lua script if
+/// given.
 pub fn command(
+    threads: usize,
     conns: usize,
     secs: u64,
     url: &str,
@@ -101,7 +112,7 @@ pub fn command(
     script: Option<&std::path::Path>,
 ) -> Vec<String> {
     let mut args = vec![
-        "-t1".to_string(),
+        format!("-t{threads}"),
         format!("-c{conns}"),
         format!("-d{secs}s"),
         "--latency".to_string(),
@@ -266,15 +277,22 @@ Transfer/sec:     21.49MB
         assert!(s.contains("wrk.format(\"GET\", \"/\")"));
         assert!(!s.contains("DEPTH"));
         assert_eq!(
-            args(64, 10, 8080, Some(std::path::Path::new("/tmp/p.lua"))).join(" "),
+            args(1, 64, 10, 8080, Some(std::path::Path::new("/tmp/p.lua"))).join(" "),
             "-t1 -c64 -d10s --latency -s /tmp/p.lua http://127.0.0.1:8080/"
         );
         assert_eq!(
-            args(8, 3, 1, None).join(" "),
-            "-t1 -c8 -d3s --latency http://127.0.0.1:1/"
+            args(2, 128, 3, 1, None).join(" "),
+            "-t2 -c128 -d3s --latency http://127.0.0.1:1/"
         );
         // One argument per header, spaces and all.
-        let tls = command(64, 5, "https://127.0.0.1:2/", &["Connection: close"], None);
+        let tls = command(
+            1,
+            64,
+            5,
+            "https://127.0.0.1:2/",
+            &["Connection: close"],
+            None,
+        );
         assert_eq!(
             tls,
             [
