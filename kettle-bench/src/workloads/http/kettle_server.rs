@@ -112,7 +112,15 @@ pub fn serve_workers(
         });
         app
     };
-    let options = ServerOptions::default().workers(workers);
+    // `KETTLE_LISTENER=shared` measures the shared EPOLLEXCLUSIVE listener instead of one
+    // SO_REUSEPORT listener per worker (the default), for comparing the two modes.
+    let mode = match std::env::var("KETTLE_LISTENER").as_deref() {
+        Ok("shared") => kettle::web::ListenerMode::Shared,
+        _ => kettle::web::ListenerMode::ReusePort,
+    };
+    let options = ServerOptions::default()
+        .workers(workers)
+        .listener_mode(mode);
     let server = std::thread::Builder::new()
         .name("kettle-workers".into())
         .spawn(move || run_app_workers(factory, "127.0.0.1", port, options))?;
