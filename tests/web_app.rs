@@ -88,8 +88,7 @@ async fn each_method_helper_routes_only_its_method() {
         ("POST", "/put", "PUT"),
         ("PUT", "/patch", "PATCH"),
         ("GET", "/delete", "DELETE"),
-        ("PUT", "/route", "GET, OPTIONS"),
-        ("HEAD", "/route", "GET, OPTIONS"),
+        ("PUT", "/route", "GET, HEAD, OPTIONS"),
     ] {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let r = c.request(m, path).send().await.unwrap();
@@ -127,6 +126,46 @@ async fn add_get_also_answers_head_with_the_same_headers_and_no_body() {
     let r = RawResponse::parse(&bytes);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("15"));
+    assert!(r.body.is_empty(), "{:?}", r.body_text());
+    c.close().await;
+}
+
+#[kettle::test]
+async fn every_get_route_answers_head_and_an_explicit_head_route_wins_in_any_order() {
+    let mut app = Application::new();
+    app.router()
+        // RFC 9110 §9.1: HEAD wherever GET is, whichever way the GET route was added.
+        .add_route("GET", "/route", |_r: Request| async { "twelve bytes" })
+        .add_route_named("get", "/named/{id}", "named", |_r: Request| async {
+            "named"
+        })
+        .add_get("/later", |_r: Request| async { "get" })
+        // An explicit HEAD route added after its GET replaces the implicit one.
+        .add_head("/later", |_r: Request| async {
+            Response::new().with_header(
+                http::header::HeaderName::from_static("x-head"),
+                HeaderValue::from_static("own"),
+            )
+        });
+    let c = TestClient::new(app).await.unwrap();
+    let r = c.request(Method::HEAD, "/route").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.header("content-length"), Some("12"));
+    assert!(r.body().is_empty());
+    let r = c.request(Method::HEAD, "/named/7").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.header("content-length"), Some("5"));
+    let r = c.request(Method::HEAD, "/later").send().await.unwrap();
+    assert_eq!(r.header("x-head"), Some("own"));
+    assert_eq!(c.get("/later").await.unwrap().text(), "get");
+    // No body bytes on the wire for the implicit HEAD either.
+    let bytes = raw(
+        c.addr(),
+        b"HEAD /route HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let r = RawResponse::parse(&bytes);
+    assert_eq!((r.status, r.header("content-length")), (200, Some("12")));
     assert!(r.body.is_empty(), "{:?}", r.body_text());
     c.close().await;
 }

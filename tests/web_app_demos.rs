@@ -147,9 +147,11 @@ async fn web_app_handlers_in_process() {
         .unwrap();
     assert_eq!(r.text(), "{\"a\":1}");
     assert_eq!(r.header("content-type"), Some("application/json"));
-    // `add_route("GET", ...)` does not add HEAD (only add_get does).
+    // Routes added with `add_route("GET", ...)` answer HEAD too (RFC 9110 §9.1), without a
+    // body.
     let r = c.request(Method::HEAD, "/").send().await.unwrap();
-    assert_eq!(r.status(), 405);
+    assert_eq!(r.status(), 200);
+    assert!(r.body().is_empty());
     // The health check answers at once (no sleep), to GET and HEAD.
     let t0 = Instant::now();
     let r = c.get("/health").await.unwrap();

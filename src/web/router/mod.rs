@@ -38,6 +38,8 @@ use table::{Resolved, RouteTable};
 pub struct Router {
     table: RouteTable<Rc<dyn Handler>>,
     not_found: Rc<dyn Handler>,
+    /// Patterns whose HEAD route was added implicitly by their GET route.
+    implicit_head: std::collections::HashSet<String>,
 }
 
 impl Default for Router {
@@ -52,6 +54,7 @@ impl Router {
         Router {
             table: RouteTable::new(),
             not_found: Rc::new(|_req: Request| async { HTTPNotFound() }),
+            implicit_head: std::collections::HashSet::new(),
         }
     }
 
@@ -95,23 +98,30 @@ impl Router {
         name: Option<&str>,
         handler: impl Handler,
     ) -> Result<(), RouteError> {
-        self.table.add(method, path, name, Rc::new(handler))
+        let handler: Rc<dyn Handler> = Rc::new(handler);
+        let head = MethodFilter::Only(Method::HEAD);
+        if method == head && self.implicit_head.contains(path) {
+            // The HEAD route a GET route added for this path gives way to the explicit one.
+            self.implicit_head.remove(path);
+            self.table.replace(&Method::HEAD, path, handler);
+            return Ok(());
+        }
+        let is_get = method == MethodFilter::Only(Method::GET);
+        self.table.add(method, path, name, handler.clone())?;
+        // RFC 9110 §9.1: a server that answers GET answers HEAD too (the protocol layer sends
+        // the head and no body). An explicit HEAD route added earlier keeps its place.
+        if is_get && self.table.add(head, path, None, handler).is_ok() {
+            self.implicit_head.insert(path.to_string());
+        }
+        Ok(())
     }
 
     /// `GET` route that also answers `HEAD` (with the same headers and no body), as aiohttp's
-    /// `add_get` does.
+    /// `add_get` does. Every `GET` route does; this is `add_route("GET", path, handler)`.
     pub fn add_get(&mut self, path: &str, handler: impl Handler) -> &mut Router {
-        let handler: Rc<dyn Handler> = Rc::new(handler);
-        if let Err(e) = self
-            .table
-            .add(MethodFilter::Only(Method::GET), path, None, handler.clone())
-        {
+        if let Err(e) = self.try_add_route(MethodFilter::Only(Method::GET), path, None, handler) {
             panic!("cannot add route GET {path}: {e}");
         }
-        // An explicit HEAD route added earlier wins.
-        let _ = self
-            .table
-            .add(MethodFilter::Only(Method::HEAD), path, None, handler);
         self
     }
 

@@ -273,6 +273,27 @@ impl<H> RouteTable<H> {
         }
     }
 
+    /// Replaces the handler of the route for `method` on exactly `pattern`; false when there
+    /// is no such route. (The router uses it to let an explicit `HEAD` route take over from
+    /// the one a `GET` route added implicitly.)
+    pub fn replace(&mut self, method: &Method, pattern: &str, handler: H) -> bool {
+        let Some(&index) = self.by_source.get(pattern) else {
+            return false;
+        };
+        let route = self.resources[index]
+            .methods
+            .iter()
+            .find(|(m, _)| m == method)
+            .map(|&(_, r)| r);
+        match route {
+            Some(r) => {
+                self.routes[r].handler = handler;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Registers `handler` for requests with `method` whose path matches `pattern`.
     ///
     /// Routes whose pattern strings are identical share one resource, which keeps the position
