@@ -2073,3 +2073,52 @@ async fn handlers_run_concurrently() {
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     c.close().await;
 }
+
+#[kettle::test]
+async fn a_route_table_adds_every_route_with_its_name() {
+    use kettle::web;
+    let mut app = Application::new();
+    app.router().add_routes([
+        web::get("/", |_r: Request| async { "index" }),
+        web::post("/items", |_r: Request| async { "created" }).name("items"),
+        web::put("/items/{id}", |r: Request| async move {
+            format!("put {}", r.match_info().get("id").unwrap())
+        })
+        .name("item"),
+        web::patch("/items/{id}", |_r: Request| async { "patched" }),
+        web::delete("/items/{id}", |_r: Request| async { "deleted" }),
+        web::route(
+            "*",
+            "/any",
+            |r: Request| async move { r.method().to_string() },
+        ),
+    ]);
+    assert_eq!(
+        app.router().url_for("item", &[("id", "7")]).unwrap(),
+        "/items/7"
+    );
+    // A duplicate in a table is an error naming it; the routes before it stay.
+    let err = app
+        .router()
+        .try_add_routes([
+            web::get("/extra", |_r: Request| async { "extra" }),
+            web::post("/items", |_r: Request| async { "again" }),
+        ])
+        .unwrap_err();
+    assert!(err.to_string().contains("POST"), "{err}");
+    let c = TestClient::new(app).await.unwrap();
+    assert_eq!(c.get("/").await.unwrap().text(), "index");
+    assert_eq!(c.post("/items", "").await.unwrap().text(), "created");
+    let r = c.request(Method::PUT, "/items/3").send().await.unwrap();
+    assert_eq!(r.text(), "put 3");
+    let r = c.request(Method::PATCH, "/items/3").send().await.unwrap();
+    assert_eq!(r.text(), "patched");
+    let r = c.request(Method::DELETE, "/items/3").send().await.unwrap();
+    assert_eq!(r.text(), "deleted");
+    let r = c.request(Method::OPTIONS, "/any").send().await.unwrap();
+    assert_eq!(r.text(), "OPTIONS");
+    assert_eq!(c.get("/extra").await.unwrap().text(), "extra");
+    let r = c.request(Method::HEAD, "/").send().await.unwrap();
+    assert_eq!((r.status(), r.body().is_empty()), (StatusCode::OK, true));
+    c.close().await;
+}

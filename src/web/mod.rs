@@ -57,7 +57,7 @@ pub use handler::{Handler, LocalBoxFuture, Middleware, Next};
 pub use multidict::MultiDict;
 pub use request::{Form, MatchInfo, Request};
 pub use response::{json_response, IntoResponse, Json, Response};
-pub use router::Router;
+pub use router::{delete, get, head, patch, post, put, route, RouteDef, Router};
 pub use runner::{run_app, run_app_with, AppRunner, ListenerMode, ServerOptions};
 pub use static_files::FileResponse;
 pub use stream_response::StreamResponse;

@@ -19,6 +19,77 @@ use super::handler::Handler;
 use super::request::{MatchInfo, Request};
 pub use pattern::{Params, PatternError, UrlForError};
 pub use table::{MethodFilter, RouteError};
+
+/// One entry of a route table for [`Router::add_routes`], made by [`get`], [`post`], ...,
+/// [`route`] (aiohttp's `web.get(...)` and friends).
+#[must_use = "a route definition does nothing until it is added with add_routes"]
+pub struct RouteDef {
+    method: MethodFilter,
+    path: String,
+    name: Option<String>,
+    handler: Rc<dyn Handler>,
+}
+
+impl RouteDef {
+    /// Names the route, for [`Router::url_for`].
+    pub fn name(mut self, name: &str) -> RouteDef {
+        self.name = Some(name.to_string());
+        self
+    }
+}
+
+impl std::fmt::Debug for RouteDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteDef")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A route for `method` (`"*"` for any) at `path`.
+///
+/// # Panics
+/// If `method` is not a valid method name, as [`Router::add_route`] does.
+pub fn route(method: &str, path: &str, handler: impl Handler) -> RouteDef {
+    RouteDef {
+        method: method_filter(method),
+        path: path.to_string(),
+        name: None,
+        handler: Rc::new(handler),
+    }
+}
+
+/// A `GET` route (which also answers `HEAD`).
+pub fn get(path: &str, handler: impl Handler) -> RouteDef {
+    route("GET", path, handler)
+}
+
+/// A `POST` route.
+pub fn post(path: &str, handler: impl Handler) -> RouteDef {
+    route("POST", path, handler)
+}
+
+/// A `PUT` route.
+pub fn put(path: &str, handler: impl Handler) -> RouteDef {
+    route("PUT", path, handler)
+}
+
+/// A `PATCH` route.
+pub fn patch(path: &str, handler: impl Handler) -> RouteDef {
+    route("PATCH", path, handler)
+}
+
+/// A `DELETE` route.
+pub fn delete(path: &str, handler: impl Handler) -> RouteDef {
+    route("DELETE", path, handler)
+}
+
+/// A `HEAD` route (replacing the one a `GET` route on the same path adds).
+pub fn head(path: &str, handler: impl Handler) -> RouteDef {
+    route("HEAD", path, handler)
+}
 use table::{Resolved, RouteTable};
 
 /// Routes requests to handlers.
@@ -98,7 +169,16 @@ impl Router {
         name: Option<&str>,
         handler: impl Handler,
     ) -> Result<(), RouteError> {
-        let handler: Rc<dyn Handler> = Rc::new(handler);
+        self.add_shared(method, path, name, Rc::new(handler))
+    }
+
+    fn add_shared(
+        &mut self,
+        method: MethodFilter,
+        path: &str,
+        name: Option<&str>,
+        handler: Rc<dyn Handler>,
+    ) -> Result<(), RouteError> {
         let head = MethodFilter::Only(Method::HEAD);
         if method == head && self.implicit_head.contains(path) {
             // The HEAD route a GET route added for this path gives way to the explicit one.
@@ -112,6 +192,46 @@ impl Router {
         // the head and no body). An explicit HEAD route added earlier keeps its place.
         if is_get && self.table.add(head, path, None, handler).is_ok() {
             self.implicit_head.insert(path.to_string());
+        }
+        Ok(())
+    }
+
+    /// Adds a table of routes at once (aiohttp's `app.add_routes([web.get(..), ...])`),
+    /// built with [`web::get`](super::get), [`web::post`](super::post), ...,
+    /// [`web::route`](super::route).
+    ///
+    /// ```
+    /// use kettle::web::{self, Application, Request};
+    ///
+    /// async fn index(_req: Request) -> &'static str { "index" }
+    /// async fn save(_req: Request) -> &'static str { "saved" }
+    ///
+    /// let mut app = Application::new();
+    /// app.router().add_routes([
+    ///     web::get("/", index),
+    ///     web::post("/save", save).name("save"),
+    ///     web::route("PURGE", "/cache", index),
+    /// ]);
+    /// assert_eq!(app.router().url_for("save", &[]).unwrap(), "/save");
+    /// ```
+    ///
+    /// # Panics
+    /// If a route cannot be added (see [`try_add_routes`](Self::try_add_routes)).
+    pub fn add_routes(&mut self, routes: impl IntoIterator<Item = RouteDef>) -> &mut Router {
+        if let Err(e) = self.try_add_routes(routes) {
+            panic!("cannot add routes: {e}");
+        }
+        self
+    }
+
+    /// [`add_routes`](Self::add_routes) that reports the first route that cannot be added
+    /// (routes before it stay added).
+    pub fn try_add_routes(
+        &mut self,
+        routes: impl IntoIterator<Item = RouteDef>,
+    ) -> Result<(), RouteError> {
+        for r in routes {
+            self.add_shared(r.method, &r.path, r.name.as_deref(), r.handler)?;
         }
         Ok(())
     }
