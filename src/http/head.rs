@@ -91,7 +91,6 @@ impl RequestHead {
 
     /// The fields as `(name, value)` byte pairs, in the order received; names as sent
     /// (not lowercased).
-    #[cfg(test)]
     pub(crate) fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.fields
             .iter()

@@ -26,6 +26,7 @@
 
 mod app;
 mod body;
+pub mod compression;
 pub mod cookies;
 mod error;
 mod exceptions;
@@ -50,6 +51,7 @@ mod workers;
 pub use ::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE};
 pub use body::BodyReader;
+pub use compression::{compression_middleware, ContentCoding};
 pub use cookies::{CookieOptions, SameSite};
 pub use error::Error;
 pub use exceptions::*;

@@ -479,6 +479,8 @@ pub(crate) async fn serve(
 
         // 3. The application.
         let body = BodyReader::new(conn.clone(), seq);
+        // Read now: the request is gone by the time its response may want compressing.
+        let accepts = super::compression::accepted(head.fields());
         let request = Request::new(head, peer, app.clone(), body, conn.clone());
         shared.in_flight.set(shared.in_flight.get() + 1);
         let response = run_handler(&conn, || app.handle(request)).await;
@@ -490,6 +492,8 @@ pub(crate) async fn serve(
         if !reusable {
             conn.keep_alive.set(false);
         }
+        let mut response = response;
+        super::compression::apply(&mut response, accepts);
         let (status, size, file) = write_response(&conn, response);
         access.finish((status, size));
         if let Some((file, offset, len)) = file {

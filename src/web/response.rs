@@ -41,6 +41,9 @@ pub struct Response {
 struct Extra {
     reason: Option<String>,
     headers: HeaderMap,
+    /// Compression asked for: `Some(None)` picks a coding from the request's
+    /// `Accept-Encoding`, `Some(Some(c))` insists on `c`.
+    compression: Option<Option<super::compression::ContentCoding>>,
 }
 
 /// What [`Response::headers`] shows for a response with none.
@@ -163,6 +166,43 @@ impl Response {
 
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Compresses the body with gzip or deflate, whichever the request's `Accept-Encoding`
+    /// allows (gzip preferred), as aiohttp's `enable_compression()`. Only whole bodies of at
+    /// least [`compression::MIN_SIZE`](super::compression::MIN_SIZE) bytes are compressed;
+    /// not 206 responses, files, streamed responses or bodies that already have a
+    /// `Content-Encoding`. `Vary: Accept-Encoding` is added either way.
+    ///
+    /// ```
+    /// use kettle::web::Response;
+    /// let mut resp = Response::text("tea ".repeat(1000));
+    /// resp.enable_compression();
+    /// assert!(resp.compression_enabled());
+    /// ```
+    pub fn enable_compression(&mut self) {
+        self.extra_mut().compression = Some(None);
+    }
+
+    /// [`enable_compression`](Self::enable_compression) with one coding only: the body is
+    /// sent as it is if the request does not accept it.
+    pub fn enable_compression_with(&mut self, coding: super::compression::ContentCoding) {
+        self.extra_mut().compression = Some(Some(coding));
+    }
+
+    /// Builder form of [`enable_compression`](Self::enable_compression).
+    pub fn with_compression(mut self) -> Response {
+        self.enable_compression();
+        self
+    }
+
+    /// Whether compression was asked for.
+    pub fn compression_enabled(&self) -> bool {
+        self.compression().is_some()
+    }
+
+    pub(crate) fn compression(&self) -> Option<Option<super::compression::ContentCoding>> {
+        self.extra.as_ref()?.compression
     }
 
     /// Sets a custom reason phrase. CR and LF are replaced by spaces so the phrase cannot
