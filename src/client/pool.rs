@@ -204,6 +204,9 @@ impl Pool {
                 host.count -= 1;
                 dropped += 1;
             }
+            if host.count == 0 {
+                st.hosts.remove(key);
+            }
         }
         st.total -= dropped;
         if let Some(conn) = found {

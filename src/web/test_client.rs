@@ -14,10 +14,8 @@ use super::app::Application;
 use super::runner::{AppRunner, ServerOptions};
 use crate::http::decode::{Decoder, Step};
 use crate::http::head::Framing;
+use crate::http::response_head::{self, ResponseFraming, ResponseLimits};
 use crate::net::TcpStream;
-
-/// The largest response head the test client accepts.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// An application served for a test, and a client for it.
 ///
@@ -256,8 +254,9 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
-/// Reads one response (skipping `100 Continue`); returns it and whether the connection can
-/// be reused.
+/// Reads one response (skipping interim ones) with the client role of the codec
+/// (`http::response_head`, the body `Decoder`); returns it and whether the connection can be
+/// reused.
 async fn read_response(
     stream: &TcpStream,
     buf: &mut BytesMut,
@@ -265,92 +264,58 @@ async fn read_response(
     answered: &mut bool,
 ) -> io::Result<(TestResponse, bool)> {
     *answered |= !buf.is_empty();
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; 128];
-        let mut resp = httparse::Response::new(&mut headers);
-        let parsed = resp
-            .parse(buf)
-            .map_err(|e| invalid(format!("bad response head: {e}")))?;
-        let httparse::Status::Complete(len) = parsed else {
-            if buf.len() > MAX_RESPONSE_HEAD {
-                return Err(invalid("response head too large"));
-            }
-            if stream.read_buf(buf, 8192).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            *answered = true;
-            continue;
-        };
-        let status =
-            StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| invalid("bad status code"))?;
-        let mut map = HeaderMap::new();
-        for h in resp.headers.iter() {
-            let name =
-                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid("bad header"))?;
-            let value = HeaderValue::from_bytes(h.value).map_err(|_| invalid("bad header"))?;
-            map.append(name, value);
-        }
-        let _ = buf.split_to(len);
-        if status == StatusCode::CONTINUE {
-            continue;
-        }
-        let close = map
-            .get(http::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let bodyless = head_request
-            || status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        let chunked = map
-            .get(http::header::TRANSFER_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
-        let length = map
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let body = if bodyless {
-            Bytes::new()
-        } else if chunked || length.is_some() {
-            let framing = if chunked {
-                Framing::Chunked
-            } else {
-                Framing::Length(length.unwrap_or(0))
-            };
-            let mut decoder = Decoder::new(framing);
-            let mut body = BytesMut::new();
-            loop {
-                match decoder
-                    .decode(buf, usize::MAX)
-                    .map_err(|e| invalid(e.to_string()))?
+    let method = if head_request {
+        Method::HEAD
+    } else {
+        Method::GET
+    };
+    let limits = ResponseLimits::default();
+    let head = loop {
+        match response_head::parse(buf, &limits, &method).map_err(invalid)? {
+            Some((head, len)) => {
+                let _ = buf.split_to(len);
+                if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
                 {
-                    Step::Data(b) => body.extend_from_slice(&b),
-                    Step::Done => break,
-                    Step::NeedMore => {
-                        if stream.read_buf(buf, 8192).await? == 0 {
-                            return Err(io::ErrorKind::UnexpectedEof.into());
-                        }
+                    continue;
+                }
+                break head;
+            }
+            None => {
+                if stream.read_buf(buf, 8192).await? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                *answered = true;
+            }
+        }
+    };
+    let mut decoder = match head.framing {
+        ResponseFraming::Empty => Decoder::new(Framing::Length(0)),
+        ResponseFraming::Length(n) => Decoder::new(Framing::Length(n)),
+        ResponseFraming::Chunked => Decoder::new(Framing::Chunked),
+        ResponseFraming::UntilClose => Decoder::until_close(),
+    };
+    let mut body = BytesMut::new();
+    loop {
+        match decoder
+            .decode(buf, usize::MAX)
+            .map_err(|e| invalid(e.to_string()))?
+        {
+            Step::Data(b) => body.extend_from_slice(&b),
+            Step::Done => break,
+            Step::NeedMore => {
+                if stream.read_buf(buf, 8192).await? == 0 {
+                    if decoder.ends_at_close() {
+                        break;
                     }
+                    return Err(io::ErrorKind::UnexpectedEof.into());
                 }
             }
-            body.freeze()
-        } else {
-            // Delimited by the server closing the connection.
-            while stream.read_buf(buf, 8192).await? > 0 {}
-            return Ok((
-                TestResponse {
-                    status,
-                    headers: map,
-                    body: buf.split().freeze(),
-                },
-                false,
-            ));
-        };
-        return Ok((
-            TestResponse {
-                status,
-                headers: map,
-                body,
-            },
-            !close,
-        ));
+        }
     }
+    let response = TestResponse {
+        status: head.status,
+        headers: head.headers,
+        body: body.freeze(),
+    };
+    Ok((response, head.keep_alive))
 }
