@@ -279,32 +279,49 @@ impl WsCore {
 
     /// Writes the output buffer out, within `limit`. A failure or timeout leaves the stream
     /// mid-frame, so the connection is dropped.
+    ///
+    /// The timer is armed only once the socket pushes back: a send the kernel takes at once
+    /// (nearly all of them) costs no timer.
     async fn flush_out(&self, limit: Option<Duration>) -> Result<()> {
-        let write = poll_fn(|cx| loop {
+        let mut timer: Option<std::pin::Pin<Box<crate::Sleep>>> = None;
+        let result = poll_fn(|cx| loop {
             let mut out = self.out.borrow_mut();
-            if out.is_empty() {
-                return self.io.transport().poll_flush(cx);
-            }
-            match self.io.transport().poll_write(cx, &out) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            let polled = if out.is_empty() {
+                match self.io.transport().poll_flush(cx) {
+                    Poll::Ready(r) => {
+                        return Poll::Ready(r.map_err(|e| self.io_error("sending", e)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            } else {
+                self.io.transport().poll_write(cx, &out)
+            };
+            match polled {
+                Poll::Ready(Ok(0)) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    return Poll::Ready(Err(self.io_error("sending", e)));
+                }
                 Poll::Ready(Ok(n)) => out.advance(n),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.io_error("sending", e))),
+                Poll::Pending => {
+                    let Some(d) = limit else {
+                        return Poll::Pending;
+                    };
+                    let t = timer.get_or_insert_with(|| Box::pin(crate::sleep(d)));
+                    if t.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(Error::with_message(
+                            ErrorKind::Timeout,
+                            format!(
+                                "the peer took nothing sent for {:.1}s; WebSocket dropped",
+                                d.as_secs_f64()
+                            ),
+                        )));
+                    }
+                    return Poll::Pending;
+                }
             }
-        });
-        let result = match limit {
-            Some(d) => match crate::wait_for(write, d).await {
-                Ok(r) => r.map_err(|e| self.io_error("sending", e)),
-                Err(_) => Err(Error::with_message(
-                    ErrorKind::Timeout,
-                    format!(
-                        "the peer took nothing sent for {:.1}s; WebSocket dropped",
-                        d.as_secs_f64()
-                    ),
-                )),
-            },
-            None => write.await.map_err(|e| self.io_error("sending", e)),
-        };
+        })
+        .await;
         if result.is_err() {
             self.abort(close_code::ABNORMAL);
         }
