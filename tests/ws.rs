@@ -77,6 +77,16 @@ async fn heartbeat(req: Request) -> Result<WebSocketResponse, web::Error> {
     Ok(ws)
 }
 
+/// Only sends: a ticker that never receives, to check that shutdown still reaches it.
+async fn ticker(req: Request) -> Result<WebSocketResponse, web::Error> {
+    let ws = WebSocketResponse::new();
+    ws.prepare(&req).await?;
+    while ws.send_str("tick").await.is_ok() {
+        kettle::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(ws)
+}
+
 fn app() -> Application {
     let mut app = Application::new();
     app.set_state(Room::default());
@@ -84,6 +94,7 @@ fn app() -> Application {
         .add_get("/echo", echo)
         .add_get("/room", join)
         .add_get("/heartbeat", heartbeat)
+        .add_get("/ticker", ticker)
         .add_get("/plain", |_req: Request| async {
             Response::text("no socket here")
         });
@@ -272,6 +283,30 @@ async fn graceful_shutdown_closes_with_1001() {
     assert_eq!(code, Some(1001));
     // The handshake completed: no waiting out the close timeout.
     assert!(started.elapsed() < Duration::from_secs(5));
+    session.close().await;
+}
+
+#[kettle::test]
+async fn graceful_shutdown_reaches_a_handler_that_only_sends() {
+    let (server, url) = server().await;
+    let session = ClientSession::new();
+    let ws = session.ws_connect(&format!("{url}/ticker")).await.unwrap();
+    assert_eq!(ws.receive_str().await.unwrap(), "tick");
+    let reader = kettle::spawn(async move {
+        loop {
+            match ws.receive().await {
+                Ok(Message::Text(_)) => continue,
+                other => return other,
+            }
+        }
+    });
+    let started = Instant::now();
+    server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    match reader.await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, close_code::GOING_AWAY),
+        other => panic!("expected the 1001 close, got {other:?}"),
+    }
     session.close().await;
 }
 

@@ -202,7 +202,7 @@ impl WsCore {
 
     /// Sends one data message.
     pub(crate) async fn send(&self, op: u8, payload: &[u8]) -> Result<()> {
-        self.check_open()?;
+        self.check_open().await?;
         self.write_frame(op, payload).await
     }
 
@@ -214,12 +214,13 @@ impl WsCore {
                 None,
             ));
         }
-        self.check_open()?;
+        self.check_open().await?;
         self.write_frame(op, payload).await
     }
 
-    /// Sending is over once a close is on its way; a server shutting down starts the close.
-    fn check_open(&self) -> Result<()> {
+    /// Sending is over once a close is on its way. A server shutting down starts the close
+    /// here too, so a handler that only sends (and never receives) still says 1001 and ends.
+    async fn check_open(&self) -> Result<()> {
         if self.closed.get() || self.close_sent.get() {
             return Err(Error::websocket(
                 "the WebSocket is closing or closed",
@@ -227,9 +228,9 @@ impl WsCore {
             ));
         }
         if self.io.server_closing().is_some_and(Event::is_set) {
-            // Queued, not awaited: a handler that only sends still ends, and its peer gets
-            // the 1001 with whatever the handler does next.
-            self.queue_close(close_code::GOING_AWAY, "server shutting down");
+            let _ = self
+                .send_close(close_code::GOING_AWAY, "server shutting down")
+                .await;
             return Err(Error::websocket(
                 "the server is shutting down",
                 Some(close_code::GOING_AWAY),
@@ -332,7 +333,8 @@ impl WsCore {
         Error::with_source(ErrorKind::Io, format!("WebSocket {what}: {e}"), e)
     }
 
-    /// Queues a close frame to go out with the next write, without waiting.
+    /// Encodes our close frame into the output buffer (once); the caller holds the write
+    /// lock and flushes it.
     fn queue_close(&self, code: u16, reason: &str) {
         if self.close_sent.replace(true) {
             return;
@@ -343,8 +345,7 @@ impl WsCore {
             self.close_code.set(Some(code));
         }
         let payload = close_payload(code, reason);
-        // Not compressed: control frames never are. Encoded directly, not through the lock:
-        // whoever writes next (or the reader) sends it after the frames before it.
+        // Not through `encode`: control frames are never compressed.
         let mut out = self.out.borrow_mut();
         match self.role {
             Role::Server => {
