@@ -237,6 +237,22 @@ impl ConnIo {
         self.version.get()
     }
 
+    /// The socket, for a protocol that takes the connection over (a WebSocket).
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.stream
+    }
+
+    /// The server's shutdown signal.
+    pub(crate) fn closing_signal(&self) -> &Event {
+        &self.shared.closing
+    }
+
+    /// Takes what has been read past the current request's head, for a protocol taking the
+    /// connection over: after a `101` those bytes are already the new protocol's.
+    pub(crate) fn take_read_buffer(&self) -> BytesMut {
+        std::mem::take(&mut *self.rbuf.borrow_mut())
+    }
+
     /// Whether the connection is TLS (HTTPS).
     pub(crate) fn is_tls(&self) -> bool {
         self.stream.is_tls()
