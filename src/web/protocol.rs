@@ -472,7 +472,9 @@ pub(crate) async fn serve(
             Framing::Length(n) => Some(n),
             Framing::Chunked => None,
         };
-        let max = app.client_max_size();
+        // The largest limit of any (sub-)application: routing has not happened yet, and
+        // `read` applies the answering application's own limit.
+        let max = app.body_limit();
         if let Some(n) = declared.filter(|&n| n > max) {
             let text = super::exceptions::HTTPRequestEntityTooLarge(max, Some(n)).text();
             send_error(&conn, StatusCode::PAYLOAD_TOO_LARGE, &text).await;
