@@ -15,10 +15,9 @@
 //!
 //! The servers ([`server`]): `kettle` (`kettle::web::WebSocketResponse`), `tungstenite`
 //! (tokio-tungstenite on tokio `current_thread`), `aiohttp` and `aiohttp-uvloop` (Python
-//! aiohttp's `web.WebSocketResponse` on asyncio's loop and on uvloop's). A server this machine
-//! or build cannot run is skipped with a message and a `stat=skipped` line: the Python ones
-//! where `python3` cannot import aiohttp (or uvloop), `kettle` in a build without the
-//! `kettle-ws` feature.
+//! aiohttp's `web.WebSocketResponse` on asyncio's loop and on uvloop's). The Python servers
+//! are skipped, with a message and a `stat=skipped` line, where `python3` cannot import
+//! aiohttp (or uvloop).
 //!
 //! The load ([`client`]): N connections (default 64), each sending a masked `size`-byte text
 //! message (default 64) and awaiting its echo, checked byte for byte, then the next.
@@ -59,11 +58,6 @@ pub const USAGE: &str =
                 message, messages/s, p99; medians, ratios, targets
                 defaults: --runs 5 --conns 64 --secs 10 --size 64, servers on CPU 0 and the
                 client on CPU 1; aiohttp needs python3 with aiohttp (and uvloop)";
-
-/// Why `kettle` cannot run in this build, if it cannot.
-#[cfg(not(feature = "kettle-ws"))]
-pub const NO_KETTLE_WS: &str =
-    "built without the kettle-ws feature (kettle::web::WebSocketResponse)";
 
 /// Which WebSocket echo server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +109,6 @@ impl Server {
     fn unavailable(self) -> Option<String> {
         use crate::python::missing;
         match self {
-            #[cfg(not(feature = "kettle-ws"))]
-            Server::Kettle => Some(NO_KETTLE_WS.to_string()),
             Server::Aiohttp => missing(Some("aiohttp")),
             Server::AiohttpUvloop => missing(Some("aiohttp")).or_else(|| missing(Some("uvloop"))),
             _ => None,

@@ -3,7 +3,7 @@
 //! own examples, with its defaults (no compression is negotiated: the client offers none).
 //!
 //! * `kettle`: `kettle::web` with a `WebSocketResponse` handler, served by `AppRunner` with
-//!   default options ([`kettle`]). Needs the `kettle-ws` cargo feature.
+//!   default options ([`kettle`]).
 //! * `tungstenite`: tokio-tungstenite's `accept_async` on tokio `current_thread`, a task per
 //!   connection reading a message and sending it back ([`tungstenite`]). It accepts the
 //!   upgrade on any path.
@@ -92,7 +92,6 @@ fn tungstenite(port: u16, on_ready: OnReady) -> io::Result<()> {
 
 /// The Kettle handler: `WebSocketResponse`, `prepare`, then every message echoed until the
 /// closing handshake (which Kettle answers by itself) ends the stream.
-#[cfg(feature = "kettle-ws")]
 async fn echo(
     req: kettle::web::Request,
 ) -> Result<kettle::web::WebSocketResponse, kettle::web::Error> {
@@ -113,7 +112,6 @@ async fn echo(
 
 /// `kettle::web`: an `Application` routing `GET /ws` to [`echo`], served by `AppRunner` with
 /// default options, like `http-hello`'s Kettle server.
-#[cfg(feature = "kettle-ws")]
 fn kettle(port: u16, on_ready: OnReady) -> io::Result<()> {
     use kettle::web::{AppRunner, Application};
 
@@ -133,13 +131,4 @@ fn kettle(port: u16, on_ready: OnReady) -> io::Result<()> {
     lp.run_until_complete(runner.shutdown());
     lp.close().map_err(io::Error::other)?;
     ran.map_err(io::Error::other)
-}
-
-/// Without the `kettle-ws` feature there is no Kettle server to run.
-#[cfg(not(feature = "kettle-ws"))]
-fn kettle(_port: u16, _on_ready: OnReady) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        super::NO_KETTLE_WS,
-    ))
 }
