@@ -28,7 +28,13 @@
 //! whether or not the server's core is saturated), `client_cpu_us_per_msg` (the load
 //! generator's, from `getrusage`), and `server_cpu_util` / `client_cpu_util` (shares of one
 //! core used during the window; a client near 1.0 means the client, not the server, bounds
-//! `msg_per_s`).
+//! `msg_per_s`). A run in which both are well below 1 was waiting for the CPU (other load on
+//! the machine) and is flagged with a warning.
+//!
+//! Both sides' CPU time is mostly system time, the kernel's TCP over loopback (about 90% for
+//! the client and for Kettle's server): the client spends well under 1 us per message in user
+//! space, so a server near the floor costs about what the client does, and `msg_per_s` of the
+//! fastest servers is bounded by the client's core. Server CPU per message is what ranks them.
 //!
 //! Ratios divide Kettle's medians by each other server's (without Kettle in the run, the
 //! first server's). The `target` lines check the issue's goals: Kettle's server CPU per
@@ -406,7 +412,27 @@ fn measure(server: Server, args: &BenchArgs) -> Result<Fields, String> {
     let line = harness::last_line(&stdout)
         .ok_or_else(|| format!("the client printed no result line: {stdout:?}"))?;
     proc.stop()?;
+    if looks_disturbed(&line) {
+        eprintln!(
+            "kettle-bench: warning: neither the {} server nor the client kept its core busy \
+             (server_cpu_util={}, client_cpu_util={}): other load on the machine?",
+            server.name(),
+            line.get("server_cpu_util").unwrap_or("?"),
+            line.get("client_cpu_util").unwrap_or("?")
+        );
+    }
     Ok(Fields::new().with("server", server.name()).with_all(line))
+}
+
+/// Whether a run looks disturbed by other load: with 64 connections in a closed loop on an
+/// idle machine, the server or the client is busy all the time, so both well below one core
+/// means the two were waiting for the CPU, not for each other.
+fn looks_disturbed(line: &Fields) -> bool {
+    let util = |key: &str| line.get(key).and_then(|v| v.parse::<f64>().ok());
+    matches!(
+        (util("server_cpu_util"), util("client_cpu_util")),
+        (Some(s), Some(c)) if s < 0.8 && c < 0.8
+    )
 }
 
 /// The issue's goals: (anchor, key, bound on kettle/anchor).
@@ -628,6 +654,18 @@ mod tests {
         spec.iter()
             .map(|&(s, f)| (s, Fields::parse(f).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn disturbed_runs_have_both_sides_idle() {
+        let line = |s: &str| Fields::parse(s).unwrap();
+        assert!(looks_disturbed(&line(
+            "server_cpu_util=0.43 client_cpu_util=0.41"
+        )));
+        assert!(!looks_disturbed(&line(
+            "server_cpu_util=0.98 client_cpu_util=0.76"
+        )));
+        assert!(!looks_disturbed(&line("client_cpu_util=0.3")));
     }
 
     #[test]
