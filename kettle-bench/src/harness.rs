@@ -48,6 +48,11 @@ pub const MEASURED_KEYS: &[&str] = &[
     // median), and how unevenly.
     "per_worker",
     "worker_imbalance",
+    // ws-echo: messages instead of round trips, and the load generator's cost per message.
+    "messages",
+    "msg_per_s",
+    "server_cpu_us_per_msg",
+    "client_cpu_us_per_msg",
 ];
 
 /// Measured keys whose value is a list per run (`a,b,...`), so they have no median: median

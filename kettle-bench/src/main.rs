@@ -49,6 +49,11 @@
 //!                 connections, the client on one core (0), the epoll floor server on another
 //!                 (1); client CPU per request, req/s, and Kettle's targets against them (see
 //!                 `workloads/client_get` and `--help` for its options)
+//!   ws-echo       WebSocket echo servers (kettle's web::WebSocketResponse, tokio-tungstenite
+//!                 on current_thread, Python aiohttp on asyncio and on uvloop) under a
+//!                 closed-loop client on another core (N connections, 64-byte text messages);
+//!                 server CPU per message, messages/s, p99, and Kettle's targets against them
+//!                 (see `workloads/ws_echo` and `--help` for its options)
 //!
 //!   --runs K               measurements per runtime (default 5)
 //!   --cpu C                the core every measurement is pinned to (default 0)
@@ -140,6 +145,8 @@ enum Command {
     Https(workloads::https::Command),
     /// `client-get` or `client-get-run`: the same, for HTTP clients against the epoll server.
     ClientGet(workloads::client_get::Command),
+    /// `ws-echo`, `ws-server` or `ws-client`: the same, for WebSocket echo servers.
+    WsEcho(workloads::ws_echo::Command),
 }
 
 const USAGE: &str = "\
@@ -158,12 +165,13 @@ options:
 
 fn usage() -> String {
     format!(
-        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}\n{}\n{}",
+        "{USAGE}{}{OPTIONS}\n\nnetwork (server and client in separate processes):\n{}\n{}\n{}\n{}\n{}",
         workloads::usage(),
         workloads::echo::USAGE,
         workloads::http::USAGE,
         workloads::https::USAGE,
-        workloads::client_get::USAGE
+        workloads::client_get::USAGE,
+        workloads::ws_echo::USAGE
     )
 }
 
@@ -180,7 +188,8 @@ fn main() -> ExitCode {
         | Ok(Command::Echo(workloads::echo::Command::Help))
         | Ok(Command::Http(workloads::http::Command::Help))
         | Ok(Command::Https(workloads::https::Command::Help))
-        | Ok(Command::ClientGet(workloads::client_get::Command::Help)) => {
+        | Ok(Command::ClientGet(workloads::client_get::Command::Help))
+        | Ok(Command::WsEcho(workloads::ws_echo::Command::Help)) => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
@@ -188,6 +197,7 @@ fn main() -> ExitCode {
         Ok(Command::Http(http)) => workloads::http::run(http),
         Ok(Command::Https(https)) => workloads::https::run(https),
         Ok(Command::ClientGet(get)) => workloads::client_get::run(get),
+        Ok(Command::WsEcho(ws)) => workloads::ws_echo::run(ws),
         Ok(Command::Child {
             workload,
             runtime,
@@ -225,6 +235,9 @@ fn parse(args: &[String]) -> Result<Command, String> {
     }
     if let Some(get) = workloads::client_get::parse(args) {
         return get.map(Command::ClientGet);
+    }
+    if let Some(ws) = workloads::ws_echo::parse(args) {
+        return ws.map(Command::WsEcho);
     }
     let mut runs = 5usize;
     let mut cpu = 0usize;
@@ -582,6 +595,10 @@ mod tests {
             Ok(Command::Https(workloads::https::Command::Help))
         ));
         assert!(matches!(parse_str("echo"), Ok(Command::Echo(_))));
+        assert!(matches!(
+            parse_str("ws-echo --runs 3 --secs 5 --server tungstenite"),
+            Ok(Command::WsEcho(workloads::ws_echo::Command::Bench(_)))
+        ));
         assert!(parse_str("client-get --runtime tokio").is_err());
     }
 

@@ -1,7 +1,7 @@
-//! What the two-process network benchmarks (`echo`, `http-hello`) share: the server side of a
-//! `*-server` command (signals, pinning, the ready line), the parent's handle on a server child
-//! process, option parsing, the CPU checks, and the loop that alternates servers over the runs
-//! and prints each group of lines with its median.
+//! What the two-process network benchmarks (`echo`, `http-hello`, `ws-echo`, ...) share: the
+//! server side of a `*-server` command (signals, pinning, the ready line), the parent's handle
+//! on a server child process, option parsing, the CPU checks, latency percentiles, and the loop
+//! that alternates servers over the runs and prints each group of lines with its median.
 //!
 //! Both benchmarks work the same way: the parent starts a server child (this executable re-run
 //! as `echo-server` or `http-server`) pinned to one core, reads its `... port=P` line, puts a
@@ -315,6 +315,15 @@ pub fn consistent(groups: &[Vec<Fields>]) -> bool {
     false
 }
 
+/// The `q` quantile (nearest rank) of sorted nanosecond latencies, in microseconds.
+pub fn percentile_us(sorted_ns: &[u32], q: f64) -> f64 {
+    if sorted_ns.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * sorted_ns.len() as f64).ceil() as usize;
+    sorted_ns[rank.clamp(1, sorted_ns.len()) - 1] as f64 / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +338,15 @@ mod tests {
         assert_eq!(Bound::AtLeast(1.0).judge("0.999"), "at_least=1 met=no");
         assert_eq!(Bound::AtMost(1.05).judge("1.050"), "at_most=1.05 met=yes");
         assert_eq!(Bound::AtMost(0.1).judge("nan"), "at_most=0.1 met=no");
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile_us(&v, 0.50), 50.0);
+        assert_eq!(percentile_us(&v, 0.99), 99.0);
+        assert_eq!(percentile_us(&[7000], 0.99), 7.0);
+        assert!(percentile_us(&[], 0.5).is_nan());
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! `green-pingpong` with Kettle's own async `pingpong`. The first runtime of each workload
 //! ([`Workload::runtimes`]) is the subject: the ratio lines divide its medians by the others'.
 //!
-//! `echo`, `http`, `https` and `client_get` are the exceptions: they need a server and a
-//! client process on two cores, so each has its own commands, parser and orchestration
-//! ([`echo`], [`http`], [`https`], [`client_get`]), built on [`crate::netbench`].
+//! `echo`, `http`, `https`, `client_get` and `ws_echo` are the exceptions: they need a server
+//! and a client process on two cores, so each has its own commands, parser and orchestration
+//! ([`echo`], [`http`], [`https`], [`client_get`], [`ws_echo`]), built on
+//! [`crate::netbench`].
 //!
 //! To add a single-process workload: write `src/workloads/NAME.rs` with its argument type and
 //! a function per runtime, add a variant to [`Workload`], and a line to [`Workload::parse`],
@@ -30,6 +31,7 @@ pub mod https;
 pub mod pingpong;
 pub mod sleep;
 pub mod spawn;
+pub mod ws_echo;
 
 use crate::harness::{Fields, Runtime};
 

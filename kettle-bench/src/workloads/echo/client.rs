@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::ClientArgs;
 use crate::harness::Fields;
+use crate::netbench::percentile_us;
 use crate::sys::{self, Epoll};
 
 /// The longest warm-up, however long the run.
@@ -238,27 +239,4 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
         format_args!("{:.3}", client_used.as_secs_f64() / secs_f),
     );
     Ok(out)
-}
-
-/// The `q` quantile (nearest rank) of sorted nanosecond latencies, in microseconds.
-fn percentile_us(sorted_ns: &[u32], q: f64) -> f64 {
-    if sorted_ns.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (q * sorted_ns.len() as f64).ceil() as usize;
-    sorted_ns[rank.clamp(1, sorted_ns.len()) - 1] as f64 / 1000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile_us;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
-        assert_eq!(percentile_us(&v, 0.50), 50.0);
-        assert_eq!(percentile_us(&v, 0.99), 99.0);
-        assert_eq!(percentile_us(&[7000], 0.99), 7.0);
-        assert!(percentile_us(&[], 0.5).is_nan());
-    }
 }
