@@ -7,6 +7,8 @@
 mod chat_support;
 mod process_support;
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use chat_support::{is, ChatServer, Member, EVENT_TIMEOUT};
@@ -140,6 +142,69 @@ async fn bad_input_closes_only_the_socket_that_sent_it() {
         .filter(|e| e["kind"] == "message")
         .collect();
     assert_eq!(said.len(), 1, "{said:?}");
+}
+
+#[kettle::test]
+async fn a_member_that_stops_reading_is_dropped_and_the_others_go_on() {
+    let server = ChatServer::start();
+    // Uncompressed, so the flood below costs no deflate time in a debug build.
+    let alice = Member::join_with(server.addr, "alice", false).await;
+    let bob = Member::join_with(server.addr, "bob", false).await;
+    // Joins and never reads again: once the socket buffers between it and the server are
+    // full, a send to it waits, and after the example's 5 s send timeout it is dropped.
+    let stuck = Member::join_with(server.addr, "stuck", false).await;
+
+    // Alice floods the room while she and bob read everything, until the room hears that
+    // `stuck` left (a few MB fill the buffers); then she says one more line, which both
+    // still get.
+    let flooding = Rc::new(Cell::new(true));
+    let last = "after the flood";
+    let reader = |mut member: Member| {
+        let flooding = flooding.clone();
+        kettle::spawn(async move {
+            let limit = Duration::from_secs(60);
+            member
+                .wait_for("stuck's leave", limit, |e| is(e, "leave", "stuck", None))
+                .await;
+            flooding.set(false);
+            member
+                .wait_for("the line after the flood", limit, |e| {
+                    is(e, "message", "alice", Some(last))
+                })
+                .await;
+            member.seen.clear();
+        })
+    };
+    let writer = alice.ws.clone();
+    let readers = [reader(alice), reader(bob)];
+    let mut sent = 0;
+    while flooding.get() {
+        assert!(
+            sent < 20_000,
+            "stuck is still in the room after {sent} lines"
+        );
+        writer.send_str(&noise(sent, 4000)).await.unwrap();
+        sent += 1;
+    }
+    writer.send_str(last).await.unwrap();
+    for r in readers {
+        r.await.unwrap();
+    }
+    drop(stuck);
+}
+
+/// `len` printable characters that permessage-deflate cannot shrink much (xorshift from
+/// `seed`), so a flood fills socket buffers rather than compressing to nothing.
+fn noise(seed: usize, len: usize) -> String {
+    let mut x = seed as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 94) as u8)
+        })
+        .collect()
 }
 
 /// Waits for the server's close of `member`'s socket and checks its code.

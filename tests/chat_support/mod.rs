@@ -125,12 +125,20 @@ impl Member {
     /// Joins the chat at `addr` as `?name=<query_name>` (raw: the caller percent-encodes)
     /// and reads the welcome.
     pub async fn join(addr: SocketAddr, query_name: &str) -> Member {
+        Member::join_with(addr, query_name, true).await
+    }
+
+    /// [`join`](Member::join), offering permessage-deflate or not.
+    pub async fn join_with(addr: SocketAddr, query_name: &str, compress: bool) -> Member {
         let url = if query_name.is_empty() {
             format!("ws://{addr}/ws")
         } else {
             format!("ws://{addr}/ws?name={query_name}")
         };
-        let connecting = ClientSession::new().ws_connect(&url).into_future();
+        let connecting = ClientSession::new()
+            .ws_connect(&url)
+            .compress(compress)
+            .into_future();
         let ws = kettle::wait_for(connecting, EVENT_TIMEOUT)
             .await
             .expect("no WebSocket handshake in time")
