@@ -52,6 +52,11 @@ pub enum ErrorKind {
     /// A URL that cannot be requested: unparsable, no host, or a scheme other than http or
     /// https (aiohttp's `InvalidURL`).
     InvalidUrl,
+    /// A WebSocket failed: a handshake the server refused, a peer that broke RFC 6455 (Kettle
+    /// closed with the code [`Error::close_code`] gives), a message too big, a connection lost
+    /// without a close, or a send or receive on a WebSocket already closed (aiohttp's
+    /// `WSServerHandshakeError` and `WebSocketError`).
+    WebSocket,
 }
 
 impl ErrorKind {
@@ -71,6 +76,7 @@ impl ErrorKind {
             ErrorKind::Status => "error status",
             ErrorKind::Io => "I/O error",
             ErrorKind::InvalidUrl => "invalid URL",
+            ErrorKind::WebSocket => "WebSocket error",
         }
     }
 }
@@ -99,8 +105,11 @@ struct Detail {
     message: Option<String>,
     /// The user's error for [`ErrorKind::Other`], or the cause of a client error.
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    /// The response status behind an [`ErrorKind::Status`] error.
+    /// The response status behind an [`ErrorKind::Status`] error, or a refused WebSocket
+    /// handshake.
     status: Option<http::StatusCode>,
+    /// The WebSocket close code behind an [`ErrorKind::WebSocket`] error.
+    close_code: Option<u16>,
 }
 
 impl Error {
@@ -117,6 +126,7 @@ impl Error {
                 message: Some(message.into()),
                 source: None,
                 status: None,
+                close_code: None,
             })),
         }
     }
@@ -134,6 +144,7 @@ impl Error {
                 message: Some(message.into()),
                 source: Some(source.into()),
                 status: None,
+                close_code: None,
             })),
         }
     }
@@ -146,8 +157,34 @@ impl Error {
                 message: Some(message.into()),
                 source: None,
                 status: Some(status),
+                close_code: None,
             })),
         }
+    }
+
+    /// A [`ErrorKind::WebSocket`] error; `close_code` is the code the WebSocket was closed
+    /// with (sent by Kettle for a protocol violation, or 1006 for a lost connection).
+    pub fn websocket(message: impl Into<String>, close_code: Option<u16>) -> Error {
+        Error {
+            kind: ErrorKind::WebSocket,
+            detail: Some(Arc::new(Detail {
+                message: Some(message.into()),
+                source: None,
+                status: None,
+                close_code,
+            })),
+        }
+    }
+
+    /// The close code of a WebSocket error: what Kettle sent when the peer broke the protocol
+    /// (1002, 1007, 1009, ...), or 1006 when the connection was lost without a close.
+    ///
+    /// ```
+    /// let err = kettle::Error::websocket("message too big", Some(1009));
+    /// assert_eq!(err.close_code(), Some(1009));
+    /// ```
+    pub fn close_code(&self) -> Option<u16> {
+        self.detail.as_ref()?.close_code
     }
 
     /// The response status of an [`ErrorKind::Status`] error.
@@ -168,6 +205,7 @@ impl Error {
                 message: None,
                 source: Some(source.into()),
                 status: None,
+                close_code: None,
             })),
         }
     }

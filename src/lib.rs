@@ -68,6 +68,7 @@ mod task;
 mod time;
 pub mod tls;
 pub mod web;
+pub mod ws;
 
 pub use combine::{
     as_completed, gather, gather_results, shield, wait, AsCompleted, Gather, GatherResults,

@@ -149,6 +149,16 @@ impl Connection {
         }
     }
 
+    /// The socket and the bytes read past the last response's head, for a protocol taking
+    /// the connection over after a `101` (a WebSocket).
+    pub(crate) fn into_upgraded(self) -> (crate::net::streams::Transport, BytesMut) {
+        let io = match self.io {
+            Transport::Tcp(s) => crate::net::streams::Transport::Tcp(s),
+            Transport::Tls(s) => crate::net::streams::Transport::Tls(*s),
+        };
+        (io, self.rbuf)
+    }
+
     /// Whether an idle connection still looks usable: no EOF, no error, and no bytes the
     /// server sent unasked (which could only be garbage or a stray response).
     ///

@@ -28,6 +28,8 @@
 //! * `timeout`: [`ClientTimeout`] (total, connect, sock_connect, sock_read).
 //! * `cookie_jar`: [`CookieJar`] with RFC 6265's rules.
 //! * `decompress`: gzip, deflate and br bodies, decoded as they stream.
+//! * `websocket`: [`ClientSession::ws_connect`] and [`WsConnect`]; the open socket is a
+//!   [`ClientWebSocketResponse`] ([`crate::ws::WebSocket`]).
 //! * `error`: the errors, each of an [`ErrorKind`](crate::ErrorKind) that says what failed:
 //!   `Connect`, `Timeout`, `Tls`, `InvalidResponse`, `TooManyRedirects`, `Status`, `Io`,
 //!   `InvalidUrl`.
@@ -42,6 +44,7 @@ mod request;
 mod response;
 mod session;
 mod timeout;
+mod websocket;
 
 /// The TLS configuration a session uses for https URLs (from [`crate::tls`]).
 pub use crate::tls::TlsConnector;
@@ -53,3 +56,4 @@ pub use session::{ClientSession, ClientSessionBuilder, ConnectorStats};
 pub use timeout::ClientTimeout;
 /// URLs as the client takes and reports them (the `url` crate's type).
 pub use url::Url;
+pub use websocket::{ClientWebSocketResponse, WsConnect};

@@ -40,6 +40,8 @@ pub struct ClientResponse {
     pub(crate) body: Option<Bytes>,
     /// The most bytes `bytes`/`text`/`json` will hold.
     pub(crate) max_body_size: usize,
+    /// After a `101 Switching Protocols`: the connection, which no longer speaks HTTP.
+    pub(crate) upgraded: Option<super::conn::Connection>,
 }
 
 impl ClientResponse {

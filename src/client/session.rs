@@ -419,6 +419,13 @@ impl ClientSession {
                             Some((n.trim().to_string(), v.trim().to_string()))
                         })
                         .collect();
+                    // After a 101 the connection is the new protocol's (a WebSocket's): out
+                    // of the pool for good, and out of the body reader, which would close it.
+                    let upgraded = if resp_head.status == StatusCode::SWITCHING_PROTOCOLS {
+                        lease.detach()
+                    } else {
+                        None
+                    };
                     let content = Content::new(
                         lease,
                         decoder,
@@ -439,6 +446,7 @@ impl ClientSession {
                         content,
                         body: None,
                         max_body_size: inner.max_body_size,
+                        upgraded,
                     });
                 }
                 Err(e) => {

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use super::app::App;
 use super::request::Request;
 use super::response::{IntoResponse, Response};
 
@@ -67,21 +68,35 @@ pub struct Next {
     pub(crate) chain: Rc<[Rc<dyn Middleware>]>,
     pub(crate) index: usize,
     pub(crate) handler: Rc<dyn Handler>,
+    /// The sub-application that matched, for a request routed into one: each middleware then
+    /// sees its own application as `req.app()` and the handler the matched one (aiohttp's
+    /// `current_app`). `None` leaves `req.app()` alone, which is all a request to an
+    /// application without sub-applications needs.
+    pub(crate) matched: Option<App>,
 }
 
 impl Next {
     /// Runs the rest of the chain for `req`.
-    pub async fn run(self, req: Request) -> Response {
+    pub async fn run(self, mut req: Request) -> Response {
         match self.chain.get(self.index).cloned() {
             Some(mw) => {
+                if let Some(matched) = &self.matched {
+                    req.set_app(matched.owner_of(self.index));
+                }
                 let next = Next {
                     chain: self.chain,
                     index: self.index + 1,
                     handler: self.handler,
+                    matched: self.matched,
                 };
                 mw.call(req, next).await
             }
-            None => self.handler.call(req).await,
+            None => {
+                if let Some(matched) = self.matched {
+                    req.set_app(matched);
+                }
+                self.handler.call(req).await
+            }
         }
     }
 }

@@ -44,6 +44,7 @@ mod static_files;
 mod stream_response;
 mod test_client;
 pub mod urlencoded;
+mod websocket;
 mod workers;
 
 /// The `http` crate's vocabulary types, re-exported so an application needs no direct
@@ -64,4 +65,7 @@ pub use runner::{run_app, run_app_with, AppRunner, ListenerMode, ServerOptions};
 pub use static_files::FileResponse;
 pub use stream_response::StreamResponse;
 pub use test_client::{TestClient, TestResponse};
+pub use websocket::WebSocketResponse;
 pub use workers::{run_app_workers, AppGroup};
+
+pub(crate) use protocol::ConnIo;

@@ -237,6 +237,22 @@ impl ConnIo {
         self.version.get()
     }
 
+    /// The socket, for a protocol that takes the connection over (a WebSocket).
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.stream
+    }
+
+    /// The server's shutdown signal.
+    pub(crate) fn closing_signal(&self) -> &Event {
+        &self.shared.closing
+    }
+
+    /// Takes what has been read past the current request's head, for a protocol taking the
+    /// connection over: after a `101` those bytes are already the new protocol's.
+    pub(crate) fn take_read_buffer(&self) -> BytesMut {
+        std::mem::take(&mut *self.rbuf.borrow_mut())
+    }
+
     /// Whether the connection is TLS (HTTPS).
     pub(crate) fn is_tls(&self) -> bool {
         self.stream.is_tls()
@@ -456,7 +472,9 @@ pub(crate) async fn serve(
             Framing::Length(n) => Some(n),
             Framing::Chunked => None,
         };
-        let max = app.client_max_size();
+        // The largest limit of any (sub-)application: routing has not happened yet, and
+        // `read` applies the answering application's own limit.
+        let max = app.body_limit();
         if let Some(n) = declared.filter(|&n| n > max) {
             let text = super::exceptions::HTTPRequestEntityTooLarge(max, Some(n)).text();
             send_error(&conn, StatusCode::PAYLOAD_TOO_LARGE, &text).await;

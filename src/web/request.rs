@@ -68,11 +68,27 @@ pub(crate) struct Inner {
 pub struct MatchInfo {
     params: Params,
     route_name: Option<Rc<str>>,
+    /// The sub-application that matched; `None` when the top-level application did.
+    app: Option<App>,
 }
 
 impl MatchInfo {
     pub(crate) fn new(params: Params, route_name: Option<Rc<str>>) -> MatchInfo {
-        MatchInfo { params, route_name }
+        MatchInfo {
+            params,
+            route_name,
+            app: None,
+        }
+    }
+
+    pub(crate) fn set_app(&mut self, app: App) {
+        self.app = Some(app);
+    }
+
+    /// The sub-application whose router matched, or `None` when the top-level application's
+    /// did (aiohttp's `match_info.apps[-1]`).
+    pub fn subapp(&self) -> Option<&App> {
+        self.app.as_ref()
     }
 
     /// The percent-decoded value of parameter `name`.
@@ -129,6 +145,20 @@ impl Request {
 
     pub(crate) fn set_match_info(&mut self, match_info: MatchInfo) {
         self.inner.match_info = match_info;
+    }
+
+    pub(crate) fn set_app(&mut self, app: App) {
+        self.inner.app = app;
+    }
+
+    /// The application that routed the request: the innermost sub-application that matched,
+    /// or the top-level one.
+    fn matched_app(&self) -> &App {
+        self.inner
+            .match_info
+            .app
+            .as_ref()
+            .unwrap_or(&self.inner.app)
     }
 
     pub(crate) fn conn(&self) -> &Rc<ConnIo> {
@@ -305,15 +335,28 @@ impl Request {
         self.inner.head.keep_alive
     }
 
-    /// The application serving this request (its state, `url_for`).
+    /// The application serving this request (its state, `url_for`), aiohttp's
+    /// `request.app`. With [sub-applications](super::Application::add_subapp) it is the one
+    /// whose code is running: in the handler, the innermost sub-application that matched;
+    /// in a middleware, the application that added that middleware.
     pub fn app(&self) -> &App {
         &self.inner.app
     }
 
-    /// Shared state of type `T` registered with
-    /// [`Application::set_state`](super::Application::set_state).
+    /// Shared state of type `T` of [`app()`](Self::app), registered with
+    /// [`Application::set_state`](super::Application::set_state) (aiohttp's
+    /// `request.app[key]`). Only that application's state: use [`config`](Self::config) to
+    /// look in the applications above a sub-application too.
     pub fn state<T: 'static>(&self) -> Option<Rc<T>> {
         self.inner.app.state::<T>()
+    }
+
+    /// Shared state of type `T` looked up from the innermost application that matched
+    /// outwards: the sub-application's own, else its parent's, and so on up to the
+    /// top-level application (aiohttp's `request.config_dict`). The same from a middleware
+    /// as from the handler; without sub-applications it is [`state`](Self::state).
+    pub fn config<T: 'static>(&self) -> Option<Rc<T>> {
+        self.matched_app().config::<T>()
     }
 
     /// Whether the request has a body still to be read.
@@ -323,12 +366,14 @@ impl Request {
 
     /// The whole body (aiohttp's `await request.read()`). A body larger than the
     /// application's `client_max_size` is a 413 error; one that stops early (the client
-    /// disconnects) or stalls past the read timeout is a 400.
+    /// disconnects) or stalls past the read timeout is a 400. For a request routed into a
+    /// sub-application, its `client_max_size` is the limit, also when a parent's middleware
+    /// reads the body.
     pub async fn read(&mut self) -> Result<Bytes, Error> {
         if let Some(b) = &self.inner.cached {
             return Ok(b.clone());
         }
-        let limit = self.inner.app.client_max_size();
+        let limit = self.matched_app().client_max_size();
         let body = self
             .inner
             .body
@@ -429,7 +474,8 @@ impl Request {
         &mut self.inner.body
     }
 
-    /// Builds the URL path of the named route (aiohttp's `request.app.router[name].url_for`).
+    /// Builds the URL path of the named route (aiohttp's `request.app.router[name].url_for`):
+    /// a route of [`app()`](Self::app), with its prefix when that is a sub-application.
     pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
         self.inner.app.url_for(name, params)
     }

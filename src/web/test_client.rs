@@ -46,6 +46,39 @@ impl TestClient {
         TestClient::with_options(app, ServerOptions::default()).await
     }
 
+    /// Opens a WebSocket to `path` on the test server (aiohttp's `client.ws_connect`).
+    ///
+    /// ```
+    /// use kettle::web::{self, Application, Request, TestClient, WebSocketResponse};
+    ///
+    /// async fn shout(req: Request) -> Result<WebSocketResponse, web::Error> {
+    ///     let ws = WebSocketResponse::new();
+    ///     ws.prepare(&req).await?;
+    ///     let text = ws.receive_str().await?;
+    ///     ws.send_str(&text.to_uppercase()).await?;
+    ///     ws.close(1000, "").await?;
+    ///     Ok(ws)
+    /// }
+    ///
+    /// kettle::run(async {
+    ///     let mut app = Application::new();
+    ///     app.router().add_get("/ws", shout);
+    ///     let client = TestClient::new(app).await.unwrap();
+    ///     let ws = client.ws_connect("/ws").await.unwrap();
+    ///     ws.send_str("hello").await.unwrap();
+    ///     assert_eq!(ws.receive_str().await.unwrap(), "HELLO");
+    ///     client.close().await;
+    /// });
+    /// ```
+    pub async fn ws_connect(&self, path: &str) -> crate::Result<crate::ws::WebSocket> {
+        // The WebSocket leaves the session's pool after the handshake, so the session
+        // can go.
+        let session = crate::client::ClientSession::new();
+        session
+            .ws_connect(&format!("ws://{}{}", self.addr, path))
+            .await
+    }
+
     /// Starts `app` with server options (short timeouts for timeout tests, say).
     pub async fn with_options(app: Application, options: ServerOptions) -> io::Result<TestClient> {
         let runner = AppRunner::start_with(app, "127.0.0.1", 0, options).await?;

@@ -7,6 +7,7 @@
 //! middlewares see those responses too.
 
 pub mod pattern;
+mod prefix;
 pub mod table;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use super::exceptions::{HTTPMethodNotAllowed, HTTPNotFound};
 use super::handler::Handler;
 use super::request::{MatchInfo, Request};
 pub use pattern::{Params, PatternError, UrlForError};
+pub(crate) use prefix::Prefix;
 pub use table::{MethodFilter, RouteError};
 
 /// One entry of a route table for [`Router::add_routes`], made by [`get`], [`post`], ...,
@@ -288,6 +290,52 @@ impl Router {
     /// The path of the route named `name` with `params` filled in.
     pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, UrlForError> {
         self.table.url_for(name, params)
+    }
+
+    /// Where the next new pattern goes in resolution order: a sub-application mounted now
+    /// comes after the resources registered so far.
+    pub(crate) fn resource_count(&self) -> usize {
+        self.table.resource_count()
+    }
+
+    /// Puts `prefix` in front of every pattern, when the application this router belongs to
+    /// is mounted as a sub-application (aiohttp prefixes the sub-application's resources
+    /// the same way, so its `url_for` gives full paths).
+    pub(crate) fn add_prefix(&mut self, prefix: &Prefix) -> Result<(), RouteError> {
+        let table = std::mem::take(&mut self.table);
+        self.table = table.with_prefix(prefix.as_str())?;
+        self.implicit_head = self
+            .implicit_head
+            .drain()
+            .map(|path| format!("{}{path}", prefix.as_str()))
+            .collect();
+        Ok(())
+    }
+
+    /// The route for a request if one of the first `before` resources accepts it: those were
+    /// registered ahead of a sub-application whose prefix covers the path, so they win over
+    /// it. `None` leaves the request to the sub-application, 404 and 405 included, as
+    /// aiohttp's resolution in registration order does.
+    pub(crate) fn resolve_before(
+        &self,
+        method: &Method,
+        raw_path: &str,
+        before: usize,
+    ) -> Option<(Rc<dyn Handler>, MatchInfo)> {
+        if before == 0 {
+            return None;
+        }
+        match self.table.resolve(method, raw_path) {
+            Resolved::Found {
+                handler,
+                params,
+                route,
+            } if route.resource < before => Some((
+                handler.clone(),
+                MatchInfo::new(params, route.name.map(Rc::from)),
+            )),
+            _ => None,
+        }
     }
 
     /// The handler for a request, with its path parameters.

@@ -9,7 +9,9 @@
 //!   slashes); the regex may contain braces (`{year:\d{4}}`), escaped characters and classes;
 //! - text and parameters mix freely inside a segment: `/files/{name}.{ext}`.
 //!
-//! A pattern starts with `/`. Names are identifiers (`[_A-Za-z][_A-Za-z0-9]*`) and unique within
+//! A pattern starts with `/`, or is empty: the empty pattern matches only the empty path,
+//! which is what a sub-application's route needs to answer its bare prefix (`""` under
+//! `/admin` serves `/admin`, as aiohttp's `add_get('', ...)` does). Names are identifiers (`[_A-Za-z][_A-Za-z0-9]*`) and unique within
 //! a pattern. Groups inside a custom regex, capturing or not, are allowed: parameters are found
 //! by their position among the regex's groups, never by a user's group, so `{v:(a|b)c}` is
 //! fine. A custom regex must be a complete regex on its own (`a)(b` is rejected), and two
@@ -164,7 +166,9 @@ impl PathPattern {
             pattern: pattern.to_owned(),
             kind,
         };
-        if !pattern.starts_with('/') {
+        // The empty pattern is aiohttp's `add_get('', ...)`: in a sub-application it becomes
+        // the prefix itself (`/admin`); at the top level no request path is empty.
+        if !pattern.is_empty() && !pattern.starts_with('/') {
             return Err(fail(PatternErrorKind::MissingLeadingSlash));
         }
         // A raw control character cannot occur in a request path, and a newline could end a
@@ -656,7 +660,7 @@ impl PatternError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PatternErrorKind {
-    /// The pattern is empty or does not start with `/`.
+    /// The pattern is neither empty nor starts with `/`.
     MissingLeadingSlash,
     /// A control character (newline, tab, ...), which no request path can contain.
     ControlCharacter {
@@ -1005,15 +1009,19 @@ mod tests {
     }
 
     #[test]
+    fn empty_pattern_matches_only_the_empty_path() {
+        let empty = pat("");
+        assert!(empty.is_static());
+        assert_eq!(empty.match_path(""), Some(Params::new()));
+        assert!(empty.match_path("/").is_none());
+        assert_eq!(empty.url_for(&[]).unwrap(), "");
+    }
+
+    #[test]
     fn bad_patterns_are_explained() {
         let cases: &[(&str, PatternErrorKind, &str)] = &[
             (
                 "users",
-                PatternErrorKind::MissingLeadingSlash,
-                "it must start with '/'",
-            ),
-            (
-                "",
                 PatternErrorKind::MissingLeadingSlash,
                 "it must start with '/'",
             ),

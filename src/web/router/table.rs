@@ -134,6 +134,23 @@ pub enum RouteError {
     },
     /// The name is the empty string, which `url_for` could not tell from "no name".
     EmptyName,
+    /// A sub-application prefix that is empty (or only `/`), does not start with `/`, or has
+    /// parameters in it.
+    InvalidPrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A sub-application prefix that no request could reach: a sub-application mounted
+    /// earlier at `by` takes every path under it (the earlier one wins, in registration
+    /// order). Mount the inner one on the outer sub-application instead.
+    ShadowedPrefix {
+        /// The prefix refused.
+        prefix: String,
+        /// The prefix of the sub-application that would take its requests.
+        by: String,
+    },
 }
 
 impl fmt::Display for RouteError {
@@ -152,6 +169,14 @@ impl fmt::Display for RouteError {
                 write!(f, "a route named {name:?} is already registered")
             }
             RouteError::EmptyName => f.write_str("a route name must not be empty"),
+            RouteError::InvalidPrefix { prefix, reason } => {
+                write!(f, "invalid sub-application prefix {prefix:?}: {reason}")
+            }
+            RouteError::ShadowedPrefix { prefix, by } => write!(
+                f,
+                "a sub-application at {prefix:?} would never be reached: \
+                 the one already mounted at {by:?} takes its requests"
+            ),
         }
     }
 }
@@ -479,6 +504,32 @@ impl<H> RouteTable<H> {
         self.resources.iter().map(|resource| &resource.pattern)
     }
 
+    /// The number of resources (distinct patterns): the position the next new pattern takes
+    /// in resolution order.
+    pub(crate) fn resource_count(&self) -> usize {
+        self.resources.len()
+    }
+
+    /// The same table with `prefix` put in front of every pattern (aiohttp's
+    /// `add_prefix`, applied to a sub-application's resources when it is mounted).
+    ///
+    /// Routes are added again in registration order, so resources keep their positions and
+    /// names their routes. `prefix` must be literal text starting with `/` (no parameters),
+    /// which keeps every prefixed pattern valid; an error would mean it was not.
+    pub(crate) fn with_prefix(self, prefix: &str) -> Result<RouteTable<H>, RouteError> {
+        let sources: Vec<Box<str>> = self
+            .resources
+            .into_iter()
+            .map(|r| r.pattern.as_str().into())
+            .collect();
+        let mut table = RouteTable::new();
+        for route in self.routes {
+            let pattern = format!("{prefix}{}", sources[route.resource]);
+            table.add(route.method, &pattern, route.name.as_deref(), route.handler)?;
+        }
+        Ok(table)
+    }
+
     /// The number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()
@@ -607,6 +658,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn prefixing_keeps_order_names_and_methods() {
+        let mut t = RouteTable::new();
+        t.add(get(), "/users/{name}", Some("user"), "dynamic")
+            .unwrap();
+        t.add(get(), "/users/me", None, "static").unwrap();
+        t.add(post(), "/users/{name}", None, "dyn post").unwrap();
+        t.add(get(), "", Some("root"), "bare").unwrap();
+        let t = t.with_prefix("/admin").unwrap();
+        assert_eq!(t.resource_count(), 3);
+        assert_eq!(handler(&t, Method::GET, "/admin/users/me"), "dynamic");
+        assert_eq!(handler(&t, Method::POST, "/admin/users/x"), "dyn post");
+        assert_eq!(handler(&t, Method::GET, "/admin"), "bare");
+        assert!(not_found(&t, Method::GET, "/users/me"));
+        assert_eq!(
+            t.url_for("user", &[("name", "a")]).unwrap(),
+            "/admin/users/a"
+        );
+        assert_eq!(t.url_for("root", &[]).unwrap(), "/admin");
     }
 
     #[test]
