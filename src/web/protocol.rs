@@ -247,6 +247,12 @@ impl ConnIo {
         &self.shared.closing
     }
 
+    /// What the server's connections share (its shutdown signal), for a task that must not
+    /// keep this connection alive.
+    pub(crate) fn server_shared(&self) -> Rc<ServerShared> {
+        self.shared.clone()
+    }
+
     /// Takes what has been read past the current request's head, for a protocol taking the
     /// connection over: after a `101` those bytes are already the new protocol's.
     pub(crate) fn take_read_buffer(&self) -> BytesMut {

@@ -2,7 +2,8 @@
 //! taking over the request's connection after a `101 Switching Protocols`.
 
 use std::cell::OnceCell;
-use std::pin::Pin;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -205,6 +206,13 @@ impl WebSocketResponse {
                 ),
             ));
         }
+        // §11.3.1 and §11.3.5: each may appear once; two keys or versions leave it
+        // ambiguous what is being agreed to.
+        for once in [header::SEC_WEBSOCKET_KEY, header::SEC_WEBSOCKET_VERSION] {
+            if headers.get_all(&once).iter().count() > 1 {
+                return Err(Box::new(bad(&format!("more than one {once} header"))));
+            }
+        }
         let key = match headers.get(header::SEC_WEBSOCKET_KEY) {
             Some(k) if handshake::is_valid_client_key(k.as_bytes()) => k,
             _ => return Err(Box::new(bad("missing or invalid Sec-WebSocket-Key"))),
@@ -271,7 +279,9 @@ impl WebSocketResponse {
             conn.take_read_buffer(),
             hs.deflate.map(|p| Deflate::new(p, true)),
         );
-        let _ = self.socket.set(WebSocket::from_core(core));
+        let socket = WebSocket::from_core(core);
+        watch_shutdown(&socket, conn.server_shared());
+        let _ = self.socket.set(socket);
         Ok(())
     }
 
@@ -383,6 +393,42 @@ impl IntoResponse for WebSocketResponse {
             tracing::error!("a handler returned a WebSocketResponse it never prepared");
             return super::error::internal_error();
         }
+        // Returned while still open: end it properly with a 1000, as aiohttp does, rather
+        // than a bare FIN the client would report as 1006.
+        if let Some(ws) = self.socket.get() {
+            ws.core().close_on_return();
+        }
         Response::sent(true).with_status(StatusCode::SWITCHING_PROTOCOLS)
     }
+}
+
+/// Closes `socket` with 1001 as soon as the server starts shutting down, even if its handler
+/// is neither receiving nor sending at that moment (a receive loop or a send would notice by
+/// itself; an idle handler would otherwise hold the shutdown until `shutdown_timeout`).
+///
+/// The task holds only a weak reference and the shutdown signal, so it keeps neither the
+/// WebSocket nor its connection alive, and it ends as soon as the WebSocket is closed or
+/// dropped.
+fn watch_shutdown(socket: &WebSocket, shared: Rc<super::protocol::ServerShared>) {
+    let core = Rc::downgrade(socket.core());
+    let done = socket.core().done_signal();
+    crate::spawn(async move {
+        let mut closing = pin!(shared.closing.wait());
+        let mut finished = pin!(done.wait());
+        let shutdown = poll_fn(|cx| {
+            if finished.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            closing.as_mut().poll(cx).map(|()| true)
+        })
+        .await;
+        if !shutdown {
+            return;
+        }
+        if let Some(core) = core.upgrade() {
+            let _ = core
+                .close(crate::ws::close_code::GOING_AWAY, "server shutting down")
+                .await;
+        }
+    });
 }

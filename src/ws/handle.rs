@@ -65,6 +65,11 @@ impl WebSocket {
         }
     }
 
+    /// The shared state, for the server's shutdown watcher and its return-time close.
+    pub(crate) fn core(&self) -> &Rc<WsCore> {
+        &self.core
+    }
+
     /// The next message as a boxed future owning a handle (for `Stream` impls).
     pub(crate) fn into_next(self) -> NextMessage {
         super::socket::next_item(self.core)

@@ -144,7 +144,7 @@ pub(crate) struct WsCore {
     closed: Cell<bool>,
     close_code: Cell<Option<u16>>,
     /// Set once closed, for a `close` waiting on another task's `receive`.
-    done: Event,
+    done: Rc<Event>,
     /// When the last bytes arrived (for the heartbeat).
     last_rx: Cell<Instant>,
     /// A heartbeat ping is out; its pong is due by then.
@@ -176,10 +176,41 @@ impl WsCore {
             close_deadline: Cell::new(None),
             closed: Cell::new(false),
             close_code: Cell::new(None),
-            done: Event::new(),
+            done: Rc::new(Event::new()),
             last_rx: Cell::new(Instant::now()),
             pong_due: Cell::new(None),
         }
+    }
+
+    /// Set once the WebSocket is closed or dropped, for a watcher that must not keep it
+    /// alive.
+    pub(crate) fn done_signal(&self) -> Rc<Event> {
+        self.done.clone()
+    }
+
+    /// The server's handler returned while the WebSocket was open: queues a close frame
+    /// (1000) on the connection, which the server writes before it ends the connection, as
+    /// aiohttp does. Nothing if a close already went out, or another task is in the middle
+    /// of writing (a frame cannot be cut into).
+    pub(crate) fn close_on_return(&self) {
+        let Io::Server(conn) = &self.io else {
+            return;
+        };
+        if self.closed.get()
+            || self.close_sent.get()
+            || self.write_lock.locked()
+            || !self.out.borrow().is_empty()
+        {
+            return;
+        }
+        self.close_sent.set(true);
+        self.close_code.set(Some(close_code::NORMAL));
+        self.finish();
+        let payload = close_payload(close_code::NORMAL, "");
+        let mut frame = Vec::with_capacity(2 + payload.len());
+        frame::write_head(&mut frame, true, false, opcode::CLOSE, payload.len(), None);
+        frame.extend_from_slice(&payload);
+        conn.queue(&frame);
     }
 
     pub(crate) fn protocol(&self) -> Option<&str> {
@@ -757,6 +788,13 @@ impl WsCore {
         } else {
             Ok(Message::Binary(data.freeze()))
         }
+    }
+}
+
+impl Drop for WsCore {
+    fn drop(&mut self) {
+        // Releases a shutdown watcher (see `web::WebSocketResponse::prepare`).
+        self.done.set();
     }
 }
 
