@@ -49,10 +49,11 @@
 //!                 connections, the client on one core (0), the epoll floor server on another
 //!                 (1); client CPU per request, req/s, and Kettle's targets against them (see
 //!                 `workloads/client_get` and `--help` for its options)
-//!   ws-echo       WebSocket echo servers (kettle's web::WebSocketResponse, tokio-tungstenite
-//!                 on current_thread, Python aiohttp on asyncio and on uvloop) under a
-//!                 closed-loop client on another core (N connections, 64-byte text messages);
-//!                 server CPU per message, messages/s, p99, and Kettle's targets against them
+//!   ws-echo       WebSocket echo servers (kettle's web::WebSocketResponse, a bare epoll
+//!                 floor, tokio-tungstenite on current_thread, Python aiohttp on asyncio and
+//!                 on uvloop) under a closed-loop client on another core (N connections,
+//!                 64-byte text messages); server CPU per message, messages/s, p99, and
+//!                 Kettle's ratios to the floor and targets against the others
 //!                 (see `workloads/ws_echo` and `--help` for its options)
 //!
 //!   --runs K               measurements per runtime (default 5)

@@ -9,13 +9,14 @@
 //! * `ws-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]` runs
 //!   the load ([`client`]) and prints one result line.
 //! * `ws-echo [--runs K] [--conns N] [--secs S] [--size B] [--server all|NAME[,NAME...]]
-//!   [--server-cpu C] [--client-cpu C]` runs both for each server in turn (kettle,
+//!   [--server-cpu C] [--client-cpu C]` runs both for each server in turn (kettle, epoll,
 //!   tungstenite, aiohttp, aiohttp-uvloop, kettle, ...), then prints every line, the median per
 //!   server, `ratio` lines and `target` lines.
 //!
-//! The servers ([`server`]): `kettle` (`kettle::web::WebSocketResponse`), `tungstenite`
-//! (tokio-tungstenite on tokio `current_thread`), `aiohttp` and `aiohttp-uvloop` (Python
-//! aiohttp's `web.WebSocketResponse` on asyncio's loop and on uvloop's). The Python servers
+//! The servers ([`server`]): `kettle` (`kettle::web::WebSocketResponse`), `epoll` (the floor:
+//! a bare epoll loop doing the handshake and the framing and nothing else, [`epoll_server`]),
+//! `tungstenite` (tokio-tungstenite on tokio `current_thread`), `aiohttp` and `aiohttp-uvloop`
+//! (Python aiohttp's `web.WebSocketResponse` on asyncio's loop and on uvloop's). The Python servers
 //! are skipped, with a message and a `stat=skipped` line, where `python3` cannot import
 //! aiohttp (or uvloop).
 //!
@@ -37,11 +38,12 @@
 //! fastest servers is bounded by the client's core. Server CPU per message is what ranks them.
 //!
 //! Ratios divide Kettle's medians by each other server's (without Kettle in the run, the
-//! first server's). The `target` lines check the issue's goals: Kettle's server CPU per
+//! first server's); `ratio kettle/epoll` is Kettle's cost over the floor's. The `target` lines check the issue's goals: Kettle's server CPU per
 //! message at most 0.8x tokio-tungstenite's, and its messages per second at least 10x
 //! aiohttp's (on asyncio's loop).
 
 mod client;
+mod epoll_server;
 mod server;
 mod wire;
 
@@ -52,7 +54,7 @@ use crate::netbench::{self, fail, Bound, ServerProcess};
 
 /// The usage lines for the three commands.
 pub const USAGE: &str =
-    "  ws-server --port P --server kettle|tungstenite|aiohttp|aiohttp-uvloop [--cpu C]
+    "  ws-server --port P --server kettle|epoll|tungstenite|aiohttp|aiohttp-uvloop [--cpu C]
                 WebSocket echo server for GET /ws on 127.0.0.1:P (0: any free port) until
                 SIGTERM/SIGINT
   ws-client --port P [--conns N] [--secs S] [--size B] [--cpu C] [--server-pid PID]
@@ -70,6 +72,8 @@ pub const USAGE: &str =
 pub enum Server {
     /// `kettle::web` with a `WebSocketResponse` handler.
     Kettle,
+    /// The floor: a bare epoll loop that does the handshake and the framing, nothing else.
+    Epoll,
     /// tokio-tungstenite on tokio `current_thread`.
     Tungstenite,
     /// Python aiohttp on asyncio's own loop.
@@ -80,8 +84,9 @@ pub enum Server {
 
 impl Server {
     /// All of them, in the order runs alternate and results print; `--server all`.
-    pub const ALL: [Server; 4] = [
+    pub const ALL: [Server; 5] = [
         Server::Kettle,
+        Server::Epoll,
         Server::Tungstenite,
         Server::Aiohttp,
         Server::AiohttpUvloop,
@@ -91,6 +96,7 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Server::Kettle => "kettle",
+            Server::Epoll => "epoll",
             Server::Tungstenite => "tungstenite",
             Server::Aiohttp => "aiohttp",
             Server::AiohttpUvloop => "aiohttp-uvloop",
@@ -552,6 +558,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netbench::StopFn;
     use std::io::{BufRead, BufReader};
     use std::time::Duration;
 
@@ -715,11 +722,16 @@ mod tests {
 
     /// Runs the client briefly against a server on `port` and checks its line.
     fn short_load(name: &str, port: u16, server_pid: u32) {
+        sized_load(name, port, server_pid, 200);
+    }
+
+    /// The same with `size`-byte messages.
+    fn sized_load(name: &str, port: u16, server_pid: u32, size: usize) {
         let line = client::run(&ClientArgs {
             port,
             conns: 3,
             secs: 0.2,
-            size: 200,
+            size,
             cpu: 1,
             server_pid: Some(server_pid),
         })
@@ -727,7 +739,23 @@ mod tests {
         let messages: u64 = line.get("messages").unwrap().parse().unwrap();
         assert!(messages > 0, "{name}: {line}");
         assert!(line.get("server_cpu_us_per_msg").is_some(), "{line}");
-        assert_eq!(line.get("size"), Some("200"));
+        assert_eq!(line.get("size"), Some(size.to_string().as_str()));
+    }
+
+    /// Starts a Rust server on a thread; its port, its stop function and the thread.
+    fn start(server: Server) -> (u16, StopFn, std::thread::JoinHandle<std::io::Result<()>>) {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            server::serve(
+                server,
+                0,
+                Box::new(move |port, stop| ready_tx.send((port, stop)).unwrap()),
+            )
+        });
+        let (port, stop) = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{} did not start", server.name()));
+        (port, stop, thread)
     }
 
     /// A short load against each Rust server in this process: the handshake, checked echoes
@@ -735,26 +763,29 @@ mod tests {
     /// when asked.
     #[test]
     fn in_process_servers_echo() {
-        for server in [Server::Kettle, Server::Tungstenite] {
+        for server in [Server::Kettle, Server::Epoll, Server::Tungstenite] {
             if let Some(why) = server.unavailable() {
                 eprintln!("not testing {}: {why}", server.name());
                 continue;
             }
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let thread = std::thread::spawn(move || {
-                server::serve(
-                    server,
-                    0,
-                    Box::new(move |port, stop| ready_tx.send((port, stop)).unwrap()),
-                )
-            });
-            let (port, stop) = ready_rx
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("{} did not start", server.name()));
+            let (port, stop, thread) = start(server);
             short_load(server.name(), port, std::process::id());
             stop();
             thread.join().unwrap().unwrap();
         }
+    }
+
+    /// The floor against messages from 1 byte to more than its 16 KiB starting buffer (so
+    /// frames span reads, grow the buffer and fill the socket buffers) with 64-bit lengths,
+    /// checked byte for byte by the client, on one server in turn.
+    #[test]
+    fn epoll_floor_echoes_every_size() {
+        let (port, stop, thread) = start(Server::Epoll);
+        for size in [1, 125, 126, 20_000, 70_000] {
+            sized_load("epoll", port, std::process::id(), size);
+        }
+        stop();
+        thread.join().unwrap().unwrap();
     }
 
     /// The same against the Python server where python3 has aiohttp: the script's ready line

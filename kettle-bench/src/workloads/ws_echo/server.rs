@@ -4,6 +4,10 @@
 //!
 //! * `kettle`: `kettle::web` with a `WebSocketResponse` handler, served by `AppRunner` with
 //!   default options ([`kettle`]).
+//! * `epoll`: the floor, a single-threaded level-triggered raw-epoll loop that answers the
+//!   handshake and echoes frames with one `read` and one `write` per batch and nothing else
+//!   ([`super::epoll_server`]): what a message costs the kernel plus minimal framing, the
+//!   measure of the others' CPU per message, as `http-hello`'s epoll server is for HTTP.
 //! * `tungstenite`: tokio-tungstenite's `accept_async` on tokio `current_thread`, a task per
 //!   connection reading a message and sending it back ([`tungstenite`]). It accepts the
 //!   upgrade on any path.
@@ -28,6 +32,7 @@ const PYTHON_SCRIPT: &str = include_str!("../../../python/ws_server.py");
 pub fn serve(server: Server, port: u16, on_ready: OnReady) -> io::Result<()> {
     match server {
         Server::Kettle => kettle(port, on_ready),
+        Server::Epoll => super::epoll_server::serve(port, on_ready),
         Server::Tungstenite => tungstenite(port, on_ready),
         Server::Aiohttp | Server::AiohttpUvloop => Err(io::Error::new(
             io::ErrorKind::Unsupported,

@@ -1,7 +1,8 @@
-//! The few pieces of the WebSocket protocol (RFC 6455) the load generator speaks itself: the
-//! opening handshake's request and the check of its answer, a client frame (always masked),
-//! and a frame head as a server sends it (never masked) for building the expected echo and
-//! for describing one that is not.
+//! The few pieces of the WebSocket protocol (RFC 6455) the load generator and the epoll floor
+//! server speak themselves: the opening handshake's request, its `Sec-WebSocket-Accept` and
+//! the check of its answer, a client frame (always masked), and a frame head as a server sends
+//! it (never masked) for building the expected echo, for describing one that is not, and for
+//! the floor's echoes.
 //!
 //! No extensions are offered, so no server may compress (`permessage-deflate` is negotiated
 //! only when the client asks for it) and an echo of a text message is exactly one unmasked
@@ -16,10 +17,18 @@ pub const PATH: &str = "/ws";
 /// The GUID RFC 6455 appends to the client's key before hashing it.
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// Opcodes used here.
+/// The opcodes of RFC 6455: a later fragment of a message.
+pub const CONTINUATION: u8 = 0x0;
+/// The first (or only) frame of a text message.
 pub const TEXT: u8 = 0x1;
+/// The first (or only) frame of a binary message.
+pub const BINARY: u8 = 0x2;
 /// A close frame.
 pub const CLOSE: u8 = 0x8;
+/// A ping, to be answered by a pong with the same payload.
+pub const PING: u8 = 0x9;
+/// A pong.
+pub const PONG: u8 = 0xA;
 
 /// Close code 1000: a normal closure.
 pub const NORMAL_CLOSURE: u16 = 1000;
@@ -105,11 +114,12 @@ fn head_len(len: usize) -> usize {
     }
 }
 
-/// Appends a final frame head (FIN set) for `opcode` and a payload of `len` bytes, with the
+/// Appends a frame head for `opcode` and a payload of `len` bytes, with the FIN bit and the
 /// mask bit as given (the mask key itself is not written).
-fn push_head(out: &mut Vec<u8>, opcode: u8, len: usize, masked: bool) {
+pub fn push_head(out: &mut Vec<u8>, fin: bool, opcode: u8, len: usize, masked: bool) {
+    let fin_bit = if fin { 0x80 } else { 0 };
     let mask_bit = if masked { 0x80 } else { 0 };
-    out.push(0x80 | opcode);
+    out.push(fin_bit | opcode);
     match len {
         0..=125 => out.push(mask_bit | len as u8),
         126..=0xFFFF => {
@@ -128,7 +138,7 @@ fn push_head(out: &mut Vec<u8>, opcode: u8, len: usize, masked: bool) {
 /// [`mask_into`].
 pub fn client_frame(opcode: u8, payload: &[u8], mask: [u8; 4]) -> (Vec<u8>, usize) {
     let mut frame = Vec::with_capacity(head_len(payload.len()) + 4 + payload.len());
-    push_head(&mut frame, opcode, payload.len(), true);
+    push_head(&mut frame, true, opcode, payload.len(), true);
     frame.extend_from_slice(&mask);
     let at = frame.len();
     frame.extend_from_slice(payload);
@@ -147,7 +157,7 @@ pub fn mask_into(out: &mut [u8], from: usize, plain: &[u8], mask: [u8; 4]) {
 /// What a server sends back for a text message with `payload`: one final, unmasked text frame.
 pub fn server_text_frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(head_len(payload.len()) + payload.len());
-    push_head(&mut frame, TEXT, payload.len(), false);
+    push_head(&mut frame, true, TEXT, payload.len(), false);
     frame.extend_from_slice(payload);
     frame
 }
