@@ -87,6 +87,16 @@ async fn ticker(req: Request) -> Result<WebSocketResponse, web::Error> {
     Ok(ws)
 }
 
+/// Echo with no size limit at all.
+async fn unlimited(req: Request) -> Result<WebSocketResponse, web::Error> {
+    let ws = WebSocketResponse::new().max_msg_size(0);
+    ws.prepare(&req).await?;
+    while let Ok(Message::Text(t)) = ws.receive().await {
+        ws.send_str(&t).await?;
+    }
+    Ok(ws)
+}
+
 fn app() -> Application {
     let mut app = Application::new();
     app.set_state(Room::default());
@@ -95,6 +105,7 @@ fn app() -> Application {
         .add_get("/room", join)
         .add_get("/heartbeat", heartbeat)
         .add_get("/ticker", ticker)
+        .add_get("/unlimited", unlimited)
         .add_get("/plain", |_req: Request| async {
             Response::text("no socket here")
         });
@@ -308,6 +319,59 @@ async fn graceful_shutdown_reaches_a_handler_that_only_sends() {
         other => panic!("expected the 1001 close, got {other:?}"),
     }
     session.close().await;
+}
+
+#[kettle::test]
+async fn an_absurd_length_without_a_limit_grows_memory_only_with_the_bytes() {
+    let (server, url) = server().await;
+    let addr = server.addrs()[0];
+    let raw = kettle::run_in_executor(move || {
+        let mut sock = std::net::TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.write_all(
+            b"GET /unlimited HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            sock.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        // A masked binary frame declaring 2^62 bytes, then a little of it.
+        let mut frame = vec![0x82, 0xFF];
+        frame.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.extend_from_slice(&[0u8; 1000]);
+        sock.write_all(&frame).unwrap();
+        sock
+    })
+    .await
+    .unwrap();
+    // The server neither panicked nor reserved the declared size: it still serves others.
+    let session = ClientSession::new();
+    let ws = session
+        .ws_connect(&format!("{url}/unlimited"))
+        .await
+        .unwrap();
+    ws.send_str("fine").await.unwrap();
+    assert_eq!(ws.receive_str().await.unwrap(), "fine");
+    ws.close(1000, "").await.unwrap();
+    // And the huge frame's connection is still open, waiting for the rest (a handler that
+    // had tried to reserve 2^62 bytes would have panicked and the connection closed).
+    let still_open = kettle::run_in_executor(move || {
+        let mut raw = raw;
+        raw.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut buf = [0u8; 16];
+        matches!(raw.read(&mut buf), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+    })
+    .await
+    .unwrap();
+    assert!(still_open);
+    session.close().await;
+    server.shutdown().await;
 }
 
 #[kettle::test]

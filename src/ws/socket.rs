@@ -39,6 +39,8 @@ const READ_SPARE: usize = 16 * 1024;
 /// without a copy. (Splitting makes the buffer shared, which costs more than copying a chat
 /// message.)
 const COPY_MAX: usize = 4096;
+/// The most read-buffer space reserved ahead of a frame's bytes.
+const MAX_RESERVE: usize = 4 * 1024 * 1024;
 /// A close reason is what fits in a control frame after the two-byte code.
 const MAX_REASON: usize = frame::MAX_CONTROL_PAYLOAD - 2;
 
@@ -695,12 +697,13 @@ impl WsCore {
             else {
                 return Ok(None);
             };
-            // Within max_msg_size (checked above) or 125 bytes for control frames, so a
-            // usize on every target that runs Kettle.
-            let total = head.head_len + head.len as usize;
+            // Below 2^63 (parse_head refuses the top bit), so no overflow on 64-bit Linux.
+            let total = head.head_len.saturating_add(head.len as usize);
             if rbuf.len() < total {
-                // Room for the rest of the frame, so it arrives in as few reads as possible.
-                let missing = total - rbuf.len();
+                // Room for the rest of the frame, so it arrives in as few reads as possible;
+                // in steps, so that a frame declaring exabytes under `max_msg_size(0)` (no
+                // limit) grows the buffer only as its bytes really arrive.
+                let missing = (total - rbuf.len()).min(MAX_RESERVE);
                 rbuf.reserve(missing);
                 return Ok(None);
             }
