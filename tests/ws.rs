@@ -375,6 +375,54 @@ async fn an_absurd_length_without_a_limit_grows_memory_only_with_the_bytes() {
 }
 
 #[kettle::test]
+async fn a_ping_flood_does_not_hold_the_loop() {
+    let (server, _url) = server().await;
+    let addr = server.addrs()[0];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood_stop = stop.clone();
+    // A client thread that writes masked pings as fast as it can while another thread
+    // reads and drops the pongs, so the server never has to wait on either side.
+    let flood = std::thread::spawn(move || {
+        let mut sock = std::net::TcpStream::connect(addr).unwrap();
+        sock.write_all(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .unwrap();
+        let mut reader = sock.try_clone().unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        // Pings, then text messages the echo handler answers: both must yield.
+        let mut pings: Vec<u8> = [0x89u8, 0x80, 1, 2, 3, 4].repeat(5_000);
+        pings.extend([0x81u8, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2].repeat(5_000));
+        while !flood_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if sock.write_all(&pings).is_err() {
+                break;
+            }
+        }
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        drain.join().unwrap();
+    });
+    // Meanwhile a task on the server's loop ticks every millisecond.
+    kettle::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let mut ticks = 0;
+    while started.elapsed() < Duration::from_millis(500) {
+        kettle::sleep(Duration::from_millis(1)).await;
+        ticks += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    kettle::run_in_executor(move || flood.join().unwrap())
+        .await
+        .unwrap();
+    // Unstarved, ~400 ticks; starved, the 500 ms pass in a handful.
+    assert!(ticks >= 20, "only {ticks} ticks in 500 ms during the flood");
+    server.shutdown().await;
+}
+
+#[kettle::test]
 async fn heartbeat_drops_a_client_that_never_pongs() {
     let (server, url) = server().await;
     let session = ClientSession::new();

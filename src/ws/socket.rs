@@ -39,6 +39,9 @@ const READ_SPARE: usize = 16 * 1024;
 /// without a copy. (Splitting makes the buffer shared, which costs more than copying a chat
 /// message.)
 const COPY_MAX: usize = 4096;
+/// Frames `receive` handles without ever waiting for the socket before it lets the loop
+/// run other tasks: a peer flooding messages or pings must not hold the loop.
+const FRAME_BUDGET: u32 = 64;
 /// The most read-buffer space reserved ahead of a frame's bytes.
 const MAX_RESERVE: usize = 4 * 1024 * 1024;
 /// A close reason is what fits in a control frame after the two-byte code.
@@ -151,6 +154,8 @@ pub(crate) struct WsCore {
     last_rx: Cell<Instant>,
     /// A heartbeat ping is out; its pong is due by then.
     pong_due: Cell<Option<Instant>>,
+    /// Frames handled since the reader last had to wait (see `FRAME_BUDGET`).
+    streak: Cell<u32>,
 }
 
 impl WsCore {
@@ -181,6 +186,7 @@ impl WsCore {
             done: Rc::new(Event::new()),
             last_rx: Cell::new(Instant::now()),
             pong_due: Cell::new(None),
+            streak: Cell::new(0),
         }
     }
 
@@ -487,6 +493,14 @@ impl WsCore {
 
     async fn read_message(&self) -> Result<Message> {
         loop {
+            // Counted across calls: an echo loop whose every receive and send completes at
+            // once would otherwise never give the loop back either.
+            let streak = self.streak.get() + 1;
+            self.streak.set(streak);
+            if streak > FRAME_BUDGET {
+                self.streak.set(0);
+                crate::yield_now().await;
+            }
             if self.closed.get() {
                 return Err(self.closed_error());
             }
@@ -657,6 +671,7 @@ impl WsCore {
         let mut timer = deadline.map(|d| Box::pin(crate::sleep_until(d)));
         let closing = self.io.server_closing().filter(|_| !self.close_sent.get());
         let mut closing_wait = pin!(closing.map(|e| e.wait()));
+        let mut waited = false;
         let woke = poll_fn(|cx| {
             let read =
                 self.io
@@ -678,9 +693,13 @@ impl WsCore {
                     return Poll::Ready(Woke::Timer);
                 }
             }
+            waited = true;
             Poll::Pending
         })
         .await;
+        if waited {
+            self.streak.set(0);
+        }
         if matches!(woke, Woke::Data) && self.opts.heartbeat.is_some() {
             self.last_rx.set(crate::time::clock::recent());
         }
