@@ -489,6 +489,16 @@ async fn refused_handshakes_are_websocket_errors() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WebSocket);
     assert!(err.to_string().contains("404"), "{err}");
+    let strict = ClientSession::builder()
+        .raise_for_status(true)
+        .build()
+        .unwrap();
+    let err = strict
+        .ws_connect(&format!("{url}/missing"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WebSocket, "{err}");
+    strict.close().await;
     let err = session.ws_connect("ftp://127.0.0.1/").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidUrl);
     // A plain HTTP GET to a WebSocket route is a 400 from the server.

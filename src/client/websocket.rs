@@ -132,8 +132,11 @@ impl WsConnect {
     /// was not offered) is an `ErrorKind::WebSocket` error.
     pub async fn connect(self) -> Result<WebSocket> {
         let key = handshake::new_client_key();
+        // A refused handshake is a WebSocket error whatever the session's raise_for_status
+        // (aiohttp's WSServerHandshakeError).
         let mut request = self
             .request
+            .raise_for_status(false)
             .header("Upgrade", "websocket")
             .header("Connection", "Upgrade")
             .header("Sec-WebSocket-Version", handshake::VERSION)
