@@ -97,6 +97,45 @@ async fn unlimited(req: Request) -> Result<WebSocketResponse, web::Error> {
     Ok(ws)
 }
 
+/// Streams back as much as it receives, from a second task, pinging all the while: the
+/// bidirectional bulk transfer of `both_ends_streaming_and_pinging_do_not_stall`.
+async fn stream(req: Request) -> Result<WebSocketResponse, web::Error> {
+    let ws = WebSocketResponse::new().send_timeout(Duration::from_secs(3));
+    ws.prepare(&req).await?;
+    let sender = ws.clone();
+    let sending = kettle::spawn(async move {
+        let chunk = vec![7u8; 256 * 1024];
+        for _ in 0..STREAMED {
+            sender.send_bytes(&chunk).await?;
+        }
+        Ok::<(), kettle::Error>(())
+    });
+    let pinger = ws.clone();
+    let pinging = kettle::spawn(async move {
+        while pinger.ping("p").await.is_ok() {
+            kettle::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let mut got = 0;
+    while got < STREAMED {
+        match ws.receive().await? {
+            Message::Binary(b) => {
+                assert_eq!(b.len(), 256 * 1024);
+                got += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    sending.await.unwrap()?;
+    ws.send_str("done").await?;
+    let _ = ws.receive().await;
+    pinging.cancel();
+    Ok(ws)
+}
+
+/// Messages each way in `stream`.
+const STREAMED: usize = 200;
+
 fn app() -> Application {
     let mut app = Application::new();
     app.set_state(Room::default());
@@ -106,6 +145,7 @@ fn app() -> Application {
         .add_get("/heartbeat", heartbeat)
         .add_get("/ticker", ticker)
         .add_get("/unlimited", unlimited)
+        .add_get("/stream", stream)
         .add_get("/plain", |_req: Request| async {
             Response::text("no socket here")
         });
@@ -419,6 +459,50 @@ async fn a_ping_flood_does_not_hold_the_loop() {
         .unwrap();
     // Unstarved, ~400 ticks; starved, the 500 ms pass in a handful.
     assert!(ticks >= 20, "only {ticks} ticks in 500 ms during the flood");
+    server.shutdown().await;
+}
+
+#[kettle::test]
+async fn both_ends_streaming_and_pinging_do_not_stall() {
+    let (server, url) = server().await;
+    let session = ClientSession::new();
+    let ws = session
+        .ws_connect(&format!("{url}/stream"))
+        .send_timeout(Duration::from_secs(3))
+        .await
+        .unwrap();
+    let sender = ws.clone();
+    let sending = kettle::spawn(async move {
+        let chunk = vec![9u8; 256 * 1024];
+        for _ in 0..STREAMED {
+            sender.send_bytes(&chunk).await?;
+        }
+        Ok::<(), kettle::Error>(())
+    });
+    let pinger = ws.clone();
+    let pinging = kettle::spawn(async move {
+        while pinger.ping("q").await.is_ok() {
+            kettle::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let started = Instant::now();
+    let mut got = 0;
+    while got < STREAMED {
+        match ws.receive().await.unwrap() {
+            Message::Binary(b) => {
+                assert_eq!(b.len(), 256 * 1024);
+                got += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    sending.await.unwrap().unwrap();
+    assert_eq!(ws.receive_str().await.unwrap(), "done");
+    pinging.cancel();
+    ws.close(1000, "").await.unwrap();
+    // 50 MiB each way over loopback; a stall would end in the 3 s send timeout instead.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    session.close().await;
     server.shutdown().await;
 }
 
