@@ -324,6 +324,122 @@ pub fn percentile_us(sorted_ns: &[u32], q: f64) -> f64 {
     sorted_ns[rank.clamp(1, sorted_ns.len()) - 1] as f64 / 1000.0
 }
 
+/// The longest warm-up of a closed-loop load, however long the run.
+const MAX_WARMUP: Duration = Duration::from_secs(1);
+
+/// One connection of a closed-loop load (`echo`, `ws-echo`): one round trip in flight, the
+/// next begun as soon as the answer to the last is whole.
+pub trait RoundTrip {
+    /// Begins the next round trip at `now`: as much of the request written as the socket
+    /// takes, waiting for `OUT` (through `ep`, as `token`) for the rest.
+    fn start(&mut self, ep: &sys::Epoll, token: u64, now: Instant) -> io::Result<()>;
+    /// The socket turned writable: writes more of the request.
+    fn write_some(&mut self, ep: &sys::Epoll, token: u64) -> io::Result<()>;
+    /// The socket turned readable (or failed): reads; true once the answer is whole (and
+    /// checked).
+    fn read_some(&mut self) -> io::Result<bool>;
+    /// When the round trip in flight began.
+    fn started(&self) -> Instant;
+}
+
+/// What a closed-loop load measured over its window.
+pub struct ClosedLoop {
+    /// The window's length.
+    pub elapsed: Duration,
+    /// Every completed round trip's latency in nanoseconds, sorted.
+    pub latencies: Vec<u32>,
+    /// The server's CPU time over the window, if its pid was given.
+    pub server_cpu: Option<Duration>,
+    /// This process's CPU time over the window.
+    pub client_cpu: Duration,
+}
+
+/// Drives `conns` (registered with `ep` for `IN`, each as its index) in a closed loop: a
+/// warm-up of a tenth of `secs` (at most a second), then a `secs`-long window over which
+/// round trips are counted and timed, and the server's (`server_pid`) and this process's
+/// CPU time are read. `what` names a round trip in errors ("round trip", "message").
+pub fn run_closed_loop<C: RoundTrip>(
+    ep: &sys::Epoll,
+    conns: &mut [C],
+    secs: f64,
+    server_pid: Option<u32>,
+    what: &str,
+) -> io::Result<ClosedLoop> {
+    struct Window {
+        start: Instant,
+        server_cpu: Option<Duration>,
+        client_cpu: Duration,
+    }
+    let window_len = Duration::from_secs_f64(secs);
+    let warmup = (window_len / 10).min(MAX_WARMUP);
+    let begin = Instant::now();
+    let measure_from = begin + warmup;
+    let mut end = measure_from + window_len;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        conn.start(ep, i as u64, begin)?;
+    }
+
+    let server_cpu = |pid: Option<u32>| pid.map(sys::process_cpu_time).transpose();
+    let mut window: Option<Window> = None;
+    // Latencies in nanoseconds (u32: up to 4.2 s), sized for a fast server so the vector
+    // rarely grows while measuring.
+    let mut latencies: Vec<u32> =
+        Vec::with_capacity((secs * 200_000.0).clamp(1024.0, 50_000_000.0) as usize);
+    let mut events = sys::event_buffer(conns.len().clamp(1, 1024));
+    let mut now = Instant::now();
+    while now < end {
+        if window.is_none() && now >= measure_from {
+            window = Some(Window {
+                start: now,
+                server_cpu: server_cpu(server_pid)?,
+                client_cpu: sys::own_cpu_time()?,
+            });
+            // The window is `secs` long from when it actually started.
+            end = now + window_len;
+        }
+        let deadline = if window.is_some() { end } else { measure_from };
+        let n = ep.wait(&mut events, Some(deadline.saturating_duration_since(now)))?;
+        now = Instant::now();
+        for ev in &events[..n] {
+            let conn = &mut conns[ev.u64 as usize];
+            if ev.events & sys::OUT != 0 {
+                conn.write_some(ep, ev.u64)?;
+            }
+            // IN, or an error or hang-up, which the read then reports.
+            if ev.events & !sys::OUT != 0 && conn.read_some()? {
+                now = Instant::now();
+                if window.is_some() {
+                    let ns = now.duration_since(conn.started()).as_nanos();
+                    latencies.push(ns.min(u32::MAX as u128) as u32);
+                }
+                conn.start(ep, ev.u64, now)?;
+            }
+        }
+    }
+
+    let elapsed = now.duration_since(window.as_ref().map_or(now, |w| w.start));
+    let server_cpu_end = server_cpu(server_pid)?;
+    let client_cpu_end = sys::own_cpu_time()?;
+    let Some(window) = window else {
+        return Err(io::Error::other("the measured window never started"));
+    };
+    if latencies.is_empty() {
+        return Err(io::Error::other(format!(
+            "no {what} completed in the measured window: is the server stuck?"
+        )));
+    }
+    latencies.sort_unstable();
+    Ok(ClosedLoop {
+        elapsed,
+        latencies,
+        server_cpu: window
+            .server_cpu
+            .zip(server_cpu_end)
+            .map(|(before, after)| after.saturating_sub(before)),
+        client_cpu: client_cpu_end.saturating_sub(window.client_cpu),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,15 +12,12 @@
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::ClientArgs;
 use crate::harness::Fields;
-use crate::netbench::percentile_us;
+use crate::netbench::{percentile_us, run_closed_loop, RoundTrip};
 use crate::sys::{self, Epoll};
-
-/// The longest warm-up, however long the run.
-const MAX_WARMUP: Duration = Duration::from_secs(1);
 
 struct Conn {
     stream: TcpStream,
@@ -36,7 +33,11 @@ struct Conn {
     watching_out: bool,
 }
 
-impl Conn {
+impl RoundTrip for Conn {
+    fn started(&self) -> Instant {
+        self.started
+    }
+
     /// Starts the next round trip: new sequence number, clock started, as much written as
     /// the kernel takes now.
     fn start(&mut self, ep: &Epoll, token: u64, now: Instant) -> io::Result<()> {
@@ -110,13 +111,6 @@ impl Conn {
     }
 }
 
-/// CPU-time readings taken at the start of the measured window.
-struct Window {
-    start: Instant,
-    server_cpu: Option<Duration>,
-    client_cpu: Duration,
-}
-
 /// Runs the client and returns its result line (parameters, then measurements).
 pub fn run(args: &ClientArgs) -> io::Result<Fields> {
     let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, args.port);
@@ -143,68 +137,10 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
         });
     }
 
-    let secs = Duration::from_secs_f64(args.secs);
-    let warmup = (secs / 10).min(MAX_WARMUP);
-    let begin = Instant::now();
-    let measure_from = begin + warmup;
-    let mut end = measure_from + secs;
-    for (i, conn) in conns.iter_mut().enumerate() {
-        conn.start(&ep, i as u64, begin)?;
-    }
-
-    let server_cpu = |pid: Option<u32>| pid.map(sys::process_cpu_time).transpose();
-    let mut window: Option<Window> = None;
-    // Latencies in nanoseconds (u32: up to 4.2 s), sized for a fast server so the vector
-    // rarely grows while measuring.
-    let mut latencies: Vec<u32> =
-        Vec::with_capacity((args.secs * 200_000.0).clamp(1024.0, 50_000_000.0) as usize);
-    let mut events = sys::event_buffer(args.conns.clamp(1, 1024));
-    let mut now = Instant::now();
-    while now < end {
-        if window.is_none() && now >= measure_from {
-            window = Some(Window {
-                start: now,
-                server_cpu: server_cpu(args.server_pid)?,
-                client_cpu: sys::own_cpu_time()?,
-            });
-            // The window is `secs` long from when it actually started.
-            end = now + secs;
-        }
-        let deadline = if window.is_some() { end } else { measure_from };
-        let n = ep.wait(&mut events, Some(deadline.saturating_duration_since(now)))?;
-        now = Instant::now();
-        for ev in &events[..n] {
-            let i = ev.u64 as usize;
-            let conn = &mut conns[i];
-            if ev.events & sys::OUT != 0 {
-                conn.write_some(&ep, ev.u64)?;
-            }
-            // IN, or an error or hang-up, which the read then reports.
-            if ev.events & !sys::OUT != 0 && conn.read_some()? {
-                now = Instant::now();
-                if window.is_some() {
-                    let ns = now.duration_since(conn.started).as_nanos();
-                    latencies.push(ns.min(u32::MAX as u128) as u32);
-                }
-                conn.start(&ep, ev.u64, now)?;
-            }
-        }
-    }
-
-    let elapsed = now.duration_since(window.as_ref().map_or(now, |w| w.start));
-    let server_cpu_end = server_cpu(args.server_pid)?;
-    let client_cpu_end = sys::own_cpu_time()?;
-    let Some(window) = window else {
-        return Err(io::Error::other("the measured window never started"));
-    };
-    if latencies.is_empty() {
-        return Err(io::Error::other(
-            "no round trip completed in the measured window: is the server stuck?",
-        ));
-    }
+    let measured = run_closed_loop(&ep, &mut conns, args.secs, args.server_pid, "round trip")?;
+    let latencies = &measured.latencies;
     let round_trips = latencies.len();
-    latencies.sort_unstable();
-    let secs_f = elapsed.as_secs_f64();
+    let secs_f = measured.elapsed.as_secs_f64();
 
     let mut out = Fields::new()
         .with("workload", "echo")
@@ -216,14 +152,13 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
         )
         .with(
             "p50_us",
-            format_args!("{:.1}", percentile_us(&latencies, 0.50)),
+            format_args!("{:.1}", percentile_us(latencies, 0.50)),
         )
         .with(
             "p99_us",
-            format_args!("{:.1}", percentile_us(&latencies, 0.99)),
+            format_args!("{:.1}", percentile_us(latencies, 0.99)),
         );
-    if let (Some(before), Some(after)) = (window.server_cpu, server_cpu_end) {
-        let used = after.saturating_sub(before);
+    if let Some(used) = measured.server_cpu {
         out.push(
             "server_cpu_us_per_rt",
             format_args!("{:.3}", used.as_secs_f64() * 1e6 / round_trips as f64),
@@ -233,7 +168,7 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
             format_args!("{:.3}", used.as_secs_f64() / secs_f),
         );
     }
-    let client_used = client_cpu_end.saturating_sub(window.client_cpu);
+    let client_used = measured.client_cpu;
     out.push(
         "client_cpu_util",
         format_args!("{:.3}", client_used.as_secs_f64() / secs_f),

@@ -24,11 +24,8 @@ use std::time::{Duration, Instant};
 use super::wire;
 use super::ClientArgs;
 use crate::harness::Fields;
-use crate::netbench::percentile_us;
+use crate::netbench::{percentile_us, run_closed_loop, RoundTrip};
 use crate::sys::{self, Epoll};
-
-/// The longest warm-up, however long the run.
-const MAX_WARMUP: Duration = Duration::from_secs(1);
 
 /// How long the handshakes, and then the closing handshakes, may take all together.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,6 +115,50 @@ impl Conn {
         })
     }
 
+    /// Sends a close frame (1000); the first half of the closing handshake.
+    fn send_close(&mut self) -> io::Result<()> {
+        let (close, _) =
+            wire::client_frame(wire::CLOSE, &wire::NORMAL_CLOSURE.to_be_bytes(), self.mask);
+        // The rest of a frame still unsent goes first, so the server sees whole frames.
+        let rest = self.frame[self.sent..].to_vec();
+        self.stream.set_nonblocking(false)?;
+        self.stream.write_all(&rest)?;
+        self.stream.write_all(&close)
+    }
+
+    /// Reads until the server's close frame has arrived (after the echo in flight, if any),
+    /// or `deadline`. True if it came.
+    fn await_close(&mut self, deadline: Instant) -> io::Result<bool> {
+        let mut got = self.recv[..self.received].to_vec();
+        let mut chunk = [0u8; 4096];
+        while !wire::holds_close(&got) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl RoundTrip for Conn {
+    fn started(&self) -> Instant {
+        self.started
+    }
+
     /// Starts the next round trip: new sequence number in the payload, clock started, as
     /// much written as the kernel takes now.
     fn start(&mut self, ep: &Epoll, token: u64, now: Instant) -> io::Result<()> {
@@ -193,51 +234,6 @@ impl Conn {
             Err(e) => Err(e),
         }
     }
-
-    /// Sends a close frame (1000); the first half of the closing handshake.
-    fn send_close(&mut self) -> io::Result<()> {
-        let (close, _) =
-            wire::client_frame(wire::CLOSE, &wire::NORMAL_CLOSURE.to_be_bytes(), self.mask);
-        // The rest of a frame still unsent goes first, so the server sees whole frames.
-        let rest = self.frame[self.sent..].to_vec();
-        self.stream.set_nonblocking(false)?;
-        self.stream.write_all(&rest)?;
-        self.stream.write_all(&close)
-    }
-
-    /// Reads until the server's close frame has arrived (after the echo in flight, if any),
-    /// or `deadline`. True if it came.
-    fn await_close(&mut self, deadline: Instant) -> io::Result<bool> {
-        let mut got = self.recv[..self.received].to_vec();
-        let mut chunk = [0u8; 4096];
-        while !wire::holds_close(&got) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            self.stream.set_read_timeout(Some(left))?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Ok(false),
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
-    }
-}
-
-/// CPU-time readings taken at the start of the measured window.
-struct Window {
-    start: Instant,
-    server_cpu: Option<Duration>,
-    client_cpu: Duration,
 }
 
 /// Runs the client and returns its result line (parameters, then measurements).
@@ -252,57 +248,7 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
         conns.push(conn);
     }
 
-    let secs = Duration::from_secs_f64(args.secs);
-    let warmup = (secs / 10).min(MAX_WARMUP);
-    let begin = Instant::now();
-    let measure_from = begin + warmup;
-    let mut end = measure_from + secs;
-    for (i, conn) in conns.iter_mut().enumerate() {
-        conn.start(&ep, i as u64, begin)?;
-    }
-
-    let server_cpu = |pid: Option<u32>| pid.map(sys::process_cpu_time).transpose();
-    let mut window: Option<Window> = None;
-    // Latencies in nanoseconds (u32: up to 4.2 s), sized for a fast server so the vector
-    // rarely grows while measuring.
-    let mut latencies: Vec<u32> =
-        Vec::with_capacity((args.secs * 200_000.0).clamp(1024.0, 50_000_000.0) as usize);
-    let mut events = sys::event_buffer(args.conns.clamp(1, 1024));
-    let mut now = Instant::now();
-    while now < end {
-        if window.is_none() && now >= measure_from {
-            window = Some(Window {
-                start: now,
-                server_cpu: server_cpu(args.server_pid)?,
-                client_cpu: sys::own_cpu_time()?,
-            });
-            // The window is `secs` long from when it actually started.
-            end = now + secs;
-        }
-        let deadline = if window.is_some() { end } else { measure_from };
-        let n = ep.wait(&mut events, Some(deadline.saturating_duration_since(now)))?;
-        now = Instant::now();
-        for ev in &events[..n] {
-            let i = ev.u64 as usize;
-            let conn = &mut conns[i];
-            if ev.events & sys::OUT != 0 {
-                conn.write_some(&ep, ev.u64)?;
-            }
-            // IN, or an error or hang-up, which the read then reports.
-            if ev.events & !sys::OUT != 0 && conn.read_some()? {
-                now = Instant::now();
-                if window.is_some() {
-                    let ns = now.duration_since(conn.started).as_nanos();
-                    latencies.push(ns.min(u32::MAX as u128) as u32);
-                }
-                conn.start(&ep, ev.u64, now)?;
-            }
-        }
-    }
-
-    let elapsed = now.duration_since(window.as_ref().map_or(now, |w| w.start));
-    let server_cpu_end = server_cpu(args.server_pid)?;
-    let client_cpu_end = sys::own_cpu_time()?;
+    let measured = run_closed_loop(&ep, &mut conns, args.secs, args.server_pid, "message")?;
 
     // The closing handshakes, after the clock: all close frames out first, then the answers.
     for conn in &mut conns {
@@ -322,18 +268,10 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
         )));
     }
 
-    let Some(window) = window else {
-        return Err(io::Error::other("the measured window never started"));
-    };
-    if latencies.is_empty() {
-        return Err(io::Error::other(
-            "no message was echoed in the measured window: is the server stuck?",
-        ));
-    }
+    let latencies = &measured.latencies;
     let messages = latencies.len();
-    latencies.sort_unstable();
-    let secs_f = elapsed.as_secs_f64();
-    let client_used = client_cpu_end.saturating_sub(window.client_cpu);
+    let secs_f = measured.elapsed.as_secs_f64();
+    let client_used = measured.client_cpu;
     let per_msg_us = |cpu: Duration| cpu.as_secs_f64() * 1e6 / messages as f64;
 
     let mut out = Fields::new()
@@ -343,14 +281,13 @@ pub fn run(args: &ClientArgs) -> io::Result<Fields> {
         .with("msg_per_s", format_args!("{:.0}", messages as f64 / secs_f))
         .with(
             "p50_us",
-            format_args!("{:.1}", percentile_us(&latencies, 0.50)),
+            format_args!("{:.1}", percentile_us(latencies, 0.50)),
         )
         .with(
             "p99_us",
-            format_args!("{:.1}", percentile_us(&latencies, 0.99)),
+            format_args!("{:.1}", percentile_us(latencies, 0.99)),
         );
-    if let (Some(before), Some(after)) = (window.server_cpu, server_cpu_end) {
-        let used = after.saturating_sub(before);
+    if let Some(used) = measured.server_cpu {
         out.push(
             "server_cpu_us_per_msg",
             format_args!("{:.3}", per_msg_us(used)),
