@@ -214,10 +214,9 @@ impl WsCore {
         self.close_sent.set(true);
         self.close_code.set(Some(close_code::NORMAL));
         self.finish();
+        let mut frame = BytesMut::new();
         let payload = close_payload(close_code::NORMAL, "");
-        let mut frame = Vec::with_capacity(2 + payload.len());
-        frame::write_head(&mut frame, true, false, opcode::CLOSE, payload.len(), None);
-        frame.extend_from_slice(&payload);
+        self.push_frame(&mut frame, false, opcode::CLOSE, &payload);
         conn.queue(&frame);
     }
 
@@ -301,19 +300,20 @@ impl WsCore {
             }
             _ => (payload, false),
         };
-        let mut out = self.out.borrow_mut();
-        match self.role {
-            Role::Server => {
-                frame::write_head(&mut *out, true, rsv1, op, payload.len(), None);
-                out.extend_from_slice(payload);
-            }
-            Role::Client => {
-                let key = self.masks.borrow_mut().next_key();
-                frame::write_head(&mut *out, true, rsv1, op, payload.len(), Some(key));
-                let start = out.len();
-                out.extend_from_slice(payload);
-                frame::apply_mask(&mut out[start..], key);
-            }
+        self.push_frame(&mut self.out.borrow_mut(), rsv1, op, payload);
+    }
+
+    /// Appends one whole frame to `out`, masked on the client side.
+    fn push_frame(&self, out: &mut BytesMut, rsv1: bool, op: u8, payload: &[u8]) {
+        let key = match self.role {
+            Role::Server => None,
+            Role::Client => Some(self.masks.borrow_mut().next_key()),
+        };
+        frame::write_head(out, true, rsv1, op, payload.len(), key);
+        let start = out.len();
+        out.extend_from_slice(payload);
+        if let Some(key) = key {
+            frame::apply_mask(&mut out[start..], key);
         }
     }
 
@@ -383,29 +383,9 @@ impl WsCore {
         if self.close_code.get().is_none() {
             self.close_code.set(Some(code));
         }
-        let payload = close_payload(code, reason);
         // Not through `encode`: control frames are never compressed.
-        let mut out = self.out.borrow_mut();
-        match self.role {
-            Role::Server => {
-                frame::write_head(&mut *out, true, false, opcode::CLOSE, payload.len(), None);
-                out.extend_from_slice(&payload);
-            }
-            Role::Client => {
-                let key = self.masks.borrow_mut().next_key();
-                frame::write_head(
-                    &mut *out,
-                    true,
-                    false,
-                    opcode::CLOSE,
-                    payload.len(),
-                    Some(key),
-                );
-                let start = out.len();
-                out.extend_from_slice(&payload);
-                frame::apply_mask(&mut out[start..], key);
-            }
-        }
+        let payload = close_payload(code, reason);
+        self.push_frame(&mut self.out.borrow_mut(), false, opcode::CLOSE, &payload);
     }
 
     /// Sends our close frame (once) and waits until it is written.
