@@ -342,6 +342,40 @@ pub trait RoundTrip {
     fn started(&self) -> Instant;
 }
 
+/// Writes `buf[*sent..]` to a non-blocking `stream` as far as the kernel takes it, and
+/// watches for `OUT` (through `ep`, as `token`) exactly while some remains: the write half
+/// of a [`RoundTrip`].
+pub fn write_pending(
+    stream: &TcpStream,
+    buf: &[u8],
+    sent: &mut usize,
+    watching_out: &mut bool,
+    ep: &sys::Epoll,
+    token: u64,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    while *sent < buf.len() {
+        match (&*stream).write(&buf[*sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => *sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let want_out = *sent < buf.len();
+    if want_out != *watching_out {
+        let events = if want_out {
+            sys::IN | sys::OUT
+        } else {
+            sys::IN
+        };
+        ep.modify(stream.as_raw_fd(), events, token)?;
+        *watching_out = want_out;
+    }
+    Ok(())
+}
+
 /// What a closed-loop load measured over its window.
 pub struct ClosedLoop {
     /// The window's length.

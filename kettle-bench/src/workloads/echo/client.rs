@@ -9,14 +9,14 @@
 //! servers' buffers settle; only round trips completed in the measured window that follows are
 //! counted, and the server's CPU time is read at both ends of that window.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use super::ClientArgs;
 use crate::harness::Fields;
-use crate::netbench::{percentile_us, run_closed_loop, RoundTrip};
+use crate::netbench::{percentile_us, run_closed_loop, write_pending, RoundTrip};
 use crate::sys::{self, Epoll};
 
 struct Conn {
@@ -53,26 +53,14 @@ impl RoundTrip for Conn {
 
     /// Writes the unsent rest of the message; watches for `OUT` while some remains.
     fn write_some(&mut self, ep: &Epoll, token: u64) -> io::Result<()> {
-        while self.sent < self.send.len() {
-            match (&self.stream).write(&self.send[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let want_out = self.sent < self.send.len();
-        if want_out != self.watching_out {
-            let events = if want_out {
-                sys::IN | sys::OUT
-            } else {
-                sys::IN
-            };
-            ep.modify(self.stream.as_raw_fd(), events, token)?;
-            self.watching_out = want_out;
-        }
-        Ok(())
+        write_pending(
+            &self.stream,
+            &self.send,
+            &mut self.sent,
+            &mut self.watching_out,
+            ep,
+            token,
+        )
     }
 
     /// Reads what has arrived of the echo. True when the whole message is back (and checked).

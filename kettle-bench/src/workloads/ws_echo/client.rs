@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::wire;
 use super::ClientArgs;
 use crate::harness::Fields;
-use crate::netbench::{percentile_us, run_closed_loop, RoundTrip};
+use crate::netbench::{percentile_us, run_closed_loop, write_pending, RoundTrip};
 use crate::sys::{self, Epoll};
 
 /// How long the handshakes, and then the closing handshakes, may take all together.
@@ -177,26 +177,14 @@ impl RoundTrip for Conn {
 
     /// Writes the unsent rest of the frame; watches for `OUT` while some remains.
     fn write_some(&mut self, ep: &Epoll, token: u64) -> io::Result<()> {
-        while self.sent < self.frame.len() {
-            match (&self.stream).write(&self.frame[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let want_out = self.sent < self.frame.len();
-        if want_out != self.watching_out {
-            let events = if want_out {
-                sys::IN | sys::OUT
-            } else {
-                sys::IN
-            };
-            ep.modify(self.stream.as_raw_fd(), events, token)?;
-            self.watching_out = want_out;
-        }
-        Ok(())
+        write_pending(
+            &self.stream,
+            &self.frame,
+            &mut self.sent,
+            &mut self.watching_out,
+            ep,
+            token,
+        )
     }
 
     /// Reads what has arrived of the echo. True when the whole frame is back (and checked).
